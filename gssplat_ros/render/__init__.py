@@ -1,0 +1,125 @@
+"""One renderer interface with named backends: `cpu` (numba), `gsplat` (CUDA), `auto`.
+
+Usage:
+    from gssplat_ros.render import render, RenderSettings
+    out = render(gaussians, cameras, RenderSettings(backend="auto"))
+    out.rgb      # [V, H, W, 3]
+    out.features # [V, H, W, D] or None
+    out.depth    # [V, H, W] expected depth (sum w_i z_i / alpha, 0 where empty)
+    out.alpha    # [V, H, W]
+
+Semantics follow gsplat's classic 3DGS rasterisation: 0.3 px screen-space dilation, alpha clamped to
+0.99, fragments with alpha < 1/255 skipped, a pixel stops once transmittance falls below 1e-4,
+Gaussians outside [near_m, far_m] culled, pixel centres at +0.5, SH degree 0-3.
+Backends are imported lazily on first use, so the core imports without numba, gsplat or CUDA.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Callable, Literal, Optional
+
+import torch
+from torch import Tensor
+
+from gssplat_ros.cameras import Cameras
+from gssplat_ros.gaussians import Gaussians
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["auto", "cpu", "gsplat"]
+
+
+@dataclass
+class RenderSettings:
+    backend: BackendName = "auto"
+    near_m: float = 0.01  # Gaussians whose camera-space depth is below this are culled
+    far_m: float = 1e10  # ... or above this
+    background: Optional[tuple[float, ...]] = None  # RGB in [0,1]; None = black
+    sh_degree: Optional[int] = None  # evaluate up to this degree; None = the Gaussians' degree
+    render_features: bool = True  # rasterise Gaussians.features when present
+    eps2d: float = 0.3  # screen-space dilation in pixels^2 added to the 2D covariance diagonal
+    tile_size: int = 16
+
+
+@dataclass
+class RenderOutput:
+    rgb: Tensor  # [V, H, W, 3]
+    depth: Tensor  # [V, H, W], expected depth in metres (0 where alpha == 0)
+    alpha: Tensor  # [V, H, W]
+    features: Optional[Tensor] = None  # [V, H, W, D]
+    backend: str = ""  # which backend produced it
+
+
+# name -> "module:function"; each function has the signature fn(gaussians, cameras, settings) -> RenderOutput
+_BACKENDS: dict[str, str] = {
+    "cpu": "gssplat_ros.render.cpu:render_cpu",
+    "gsplat": "gssplat_ros.render.gsplat_backend:render_gsplat",
+}
+_resolved: dict[str, Callable] = {}
+_auto_logged = False
+
+
+def _load(name: str) -> Callable:
+    if name not in _resolved:
+        module, func = _BACKENDS[name].split(":")
+        _resolved[name] = getattr(importlib.import_module(module), func)
+    return _resolved[name]
+
+
+def gsplat_usable() -> tuple[bool, str]:
+    """(usable, reason): gsplat needs CUDA and the gsplat package."""
+    if not torch.cuda.is_available():
+        return False, "CUDA is not available"
+    if importlib.util.find_spec("gsplat") is None:
+        return False, "the gsplat package is not installed"
+    return True, "CUDA and gsplat are available"
+
+
+def available_backends() -> list[str]:
+    """Backends that can run on this machine, fastest first."""
+    names = []
+    if gsplat_usable()[0]:
+        names.append("gsplat")
+    if importlib.util.find_spec("numba") is not None:
+        names.append("cpu")
+    return names
+
+
+def resolve_backend(name: str, device: Optional[torch.device] = None) -> str:
+    """Map `auto` to a concrete backend (logging once which and why); validate other names."""
+    global _auto_logged
+    if name == "auto":
+        ok, why = gsplat_usable()
+        on_cuda = device is None or device.type == "cuda"
+        chosen = "gsplat" if ok and on_cuda else "cpu"
+        if not _auto_logged:
+            reason = why if not ok else ("the data is on the CPU" if not on_cuda else why)
+            log.info("renderer backend 'auto' -> '%s' (%s)", chosen, reason)
+            _auto_logged = True
+        return chosen
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown renderer backend {name!r}; choose from auto, {', '.join(_BACKENDS)}")
+    return name
+
+
+def render(
+    gaussians: Gaussians, cameras: Cameras, settings: Optional[RenderSettings] = None
+) -> RenderOutput:
+    """Rasterise Gaussians into every camera; differentiable w.r.t. all Gaussian attributes.
+
+    Args:
+        gaussians: N Gaussians in the world frame.
+        cameras: V cameras (OpenCV axes, camera-to-world poses, K in pixels).
+        settings: backend and blending options; defaults to RenderSettings().
+
+    Returns:
+        RenderOutput with rgb [V,H,W,3], depth [V,H,W], alpha [V,H,W] and features [V,H,W,D] or None.
+    """
+    settings = settings or RenderSettings()
+    backend = resolve_backend(settings.backend, gaussians.device)
+    out = _load(backend)(gaussians, cameras, settings)
+    out.backend = backend
+    return out

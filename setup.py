@@ -1,0 +1,41 @@
+"""gssplat_ros: works for colcon (ament_python) and for a plain `pip install`."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "gssplat_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "export", "export.*"]),
+    package_data={PACKAGE: ["assets/*", "assets/**/*"]},
+    include_package_data=True,
+    data_files=[
+        # ament index marker and package manifest: what `get_package_share_directory` looks for.
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=["numpy", "torch", "pyyaml", "safetensors", "pillow"],
+    extras_require={
+        "cpu": ["numba"],
+        "export": ["onnx", "onnxruntime", "onnxslim"],
+        "bags": ["rosbags"],
+        "test": ["pytest", "pytest-timeout"],
+    },
+    zip_safe=True,
+    maintainer="gssplat_ros developers",
+    maintainer_email="gssplat-ros@example.org",
+    description="Live semantic 3D Gaussian splatting (GSsplat) for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "gssplat = gssplat_ros.cli:main",
+            "gssplat_node = gssplat_ros.ros.node:main",
+        ],
+    },
+)
