@@ -1,0 +1,114 @@
+"""One encoder-runtime interface: torch (here), onnxruntime and TensorRT (runtime/*.py).
+
+Usage:
+    runtime = make_runtime("torch", checkpoint="", depth_mode="sensor", device="cpu")
+    outputs = runtime(EncoderInputs.from_cameras(images, cams, depth))   # name -> [V, H, W, ...]
+
+Every runtime returns the tensors named in `gssplat_ros.prediction.OUTPUT_NAMES` on `runtime.device`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+import torch
+from torch import Tensor
+
+from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RuntimeInfo:
+    name: str  # torch | onnxruntime | tensorrt
+    depth_mode: str  # sensor | estimated
+    num_classes: int
+    class_names: tuple[str, ...]
+    device: torch.device
+
+
+class EncoderRuntime(Protocol):
+    info: RuntimeInfo
+
+    def __call__(self, inputs: EncoderInputs) -> dict[str, Tensor]: ...
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return torch.device(device)
+
+
+class TorchRuntime:
+    """Eager PyTorch: the reference runtime, and the one used for training and evaluation."""
+
+    def __init__(self, net: torch.nn.Module, model_cfg, device: torch.device):
+        self.net = net.to(device).eval()
+        self.cfg = model_cfg
+        names = tuple(getattr(model_cfg, "class_names", ()) or ())
+        self.info = RuntimeInfo("torch", model_cfg.depth_mode, model_cfg.num_classes, names, device)
+
+    @torch.inference_mode()
+    def __call__(self, inputs: EncoderInputs) -> dict[str, Tensor]:
+        inputs = inputs.to(self.info.device)
+        depth = inputs.depth if self.info.depth_mode == "sensor" else None
+        out = self.net(inputs.images, inputs.K, inputs.world_from_cam, inputs.cam_from_world, depth)
+        return {name: out[name] for name in OUTPUT_NAMES}
+
+
+# runtime name -> "module:factory"; factory(checkpoint_stem, model_cfg, device, **kw) -> EncoderRuntime
+_EXTRA_RUNTIMES = {
+    "onnxruntime": "gssplat_ros.runtime.onnx_runtime:make_onnxruntime",
+    "tensorrt": "gssplat_ros.runtime.tensorrt_runtime:make_tensorrt",
+}
+
+
+def make_runtime(
+    name: str = "torch",
+    checkpoint: str = "",
+    depth_mode: str = "sensor",
+    device: str = "auto",
+    views: Optional[int] = None,
+    width: Optional[int] = None,
+    height: Optional[int] = None,
+) -> EncoderRuntime:
+    """Build an encoder runtime from a checkpoint ("" = the shipped weights for `depth_mode`).
+
+    `views`, `width`, `height` fix the shape for runtimes whose engines are shape-specialised.
+    """
+    from gssplat_ros.model.checkpoint import load_model  # lazy: keeps `import runtime` light
+    from gssplat_ros.weights import checkpoint_stem, default_checkpoint
+
+    stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
+    dev = resolve_device(device)
+    if name == "auto":
+        name = _pick_auto(dev)
+    if name == "torch":
+        net, cfg = load_model(stem)
+        return TorchRuntime(net, cfg, dev)
+    if name not in _EXTRA_RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r}; choose torch, onnxruntime, tensorrt or auto")
+    module, factory = _EXTRA_RUNTIMES[name].split(":")
+    return getattr(importlib.import_module(module), factory)(stem, dev, views=views, width=width, height=height)
+
+
+def _pick_auto(device: torch.device) -> str:
+    """auto: TensorRT, then onnxruntime with CUDA, then torch."""
+    if device.type == "cuda":
+        if importlib.util.find_spec("tensorrt") is not None:
+            return "tensorrt"
+        try:
+            import onnxruntime
+
+            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+                return "onnxruntime"
+        except ImportError:
+            pass
+    log.info("runtime 'auto' -> torch on %s", device)
+    return "torch"
