@@ -148,8 +148,8 @@ class KeyframeWindow:
     ):
         if size < 2:
             raise ValueError(f"window size must be >= 2, got {size}")
-        if width % 16 or height % 16:
-            raise ValueError(f"model size must be divisible by 16, got {width}x{height}")
+        if width % 4 or height % 4:  # the network works at H/4 (160x120 is a supported size)
+            raise ValueError(f"model size must be divisible by 4, got {width}x{height}")
         self.size, self.width, self.height = size, width, height
         self.min_translation_m, self.min_rotation_deg = min_translation_m, min_rotation_deg
         self.max_pixels = max_pixels
