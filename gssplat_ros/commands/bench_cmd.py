@@ -20,8 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, (module, help_text) in BENCHMARKS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_bench_module=module)
-        importlib.import_module(module).add_arguments(p)
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ImportError as exc:  # an optional dependency of that benchmark is missing
+            p.set_defaults(_bench_error=f"benchmark '{name}' is unavailable: {exc}")
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "_bench_error", None):
+        raise RuntimeError(args._bench_error)
     return importlib.import_module(args._bench_module).run(args)
