@@ -114,7 +114,7 @@ class Cameras:
     def __len__(self) -> int:
         return self.K.shape[0]
 
-    def __getitem__(self, index) -> "Cameras":
+    def __getitem__(self, index) -> Cameras:
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
         return Cameras(self.K[index], self.world_from_cam[index], self.width, self.height)
@@ -133,7 +133,7 @@ class Cameras:
         """Camera centres in the world, [V, 3], metres."""
         return self.world_from_cam[:, :3, 3]
 
-    def to(self, device=None, dtype=None) -> "Cameras":
+    def to(self, device=None, dtype=None) -> Cameras:
         return Cameras(
             self.K.to(device=device, dtype=dtype),
             self.world_from_cam.to(device=device, dtype=dtype),
@@ -141,13 +141,13 @@ class Cameras:
             self.height,
         )
 
-    def resized(self, width: int, height: int) -> "Cameras":
+    def resized(self, width: int, height: int) -> Cameras:
         """The same cameras for images resized to width x height."""
         K = scale_K(self.K, width / self.width, height / self.height)
         return Cameras(K, self.world_from_cam, width, height)
 
     @staticmethod
-    def cat(parts: list["Cameras"]) -> "Cameras":
+    def cat(parts: list[Cameras]) -> Cameras:
         sizes = {(c.width, c.height) for c in parts}
         if len(sizes) != 1:
             raise CameraError(f"Cameras.cat needs one image size, got {sorted(sizes)}")
@@ -156,7 +156,7 @@ class Cameras:
             torch.cat([c.K for c in parts]), torch.cat([c.world_from_cam for c in parts]), w, h
         )
 
-    def validate(self) -> "Cameras":
+    def validate(self) -> Cameras:
         """Raise CameraError for bad intrinsics or non-rigid poses; returns self for chaining."""
         check_intrinsics(self.K, self.width, self.height)
         check_rigid(self.world_from_cam)
@@ -176,7 +176,7 @@ class Cameras:
         }
 
     @staticmethod
-    def from_json_dict(data: dict) -> "Cameras":
+    def from_json_dict(data: dict) -> Cameras:
         """Parse `{"width","height","fx","fy","cx","cy","camera_to_world": 4x4}`; validates it."""
         try:
             width, height = int(data["width"]), int(data["height"])
@@ -196,7 +196,7 @@ class Cameras:
         return cams
 
     @staticmethod
-    def from_json(path: Union[str, Path]) -> "Cameras":
+    def from_json(path: Union[str, Path]) -> Cameras:
         path = Path(path)
         try:
             data = json.loads(path.read_text())

@@ -56,8 +56,8 @@ class Recorder:
 
     def __init__(self, context):
         import rclpy
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from geometry_msgs.msg import PoseStamped
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image, PointCloud2
 
         self.rclpy = rclpy

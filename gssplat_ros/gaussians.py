@@ -8,8 +8,9 @@ Usage:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -86,7 +87,7 @@ class Gaussians:
         num_features: int = 0,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
-    ) -> "Gaussians":
+    ) -> Gaussians:
         """A set with no Gaussians (N = 0) but the given SH degree and feature width."""
         z = lambda *s: torch.zeros(*s, device=device, dtype=dtype)  # noqa: E731
         return Gaussians(
@@ -99,7 +100,7 @@ class Gaussians:
         )
 
     @staticmethod
-    def cat(parts: Sequence["Gaussians"]) -> "Gaussians":
+    def cat(parts: Sequence[Gaussians]) -> Gaussians:
         """Concatenate sets with the same SH degree and feature width."""
         if not parts:
             raise ValueError("Gaussians.cat needs at least one set")
@@ -148,24 +149,25 @@ class Gaussians:
         return None if self.features is None else self.features.argmax(dim=-1)
 
     # ----------------------------------------------------------------- transforms
-    def _map(self, fn) -> "Gaussians":
-        return Gaussians(**{f.name: (None if getattr(self, f.name) is None else fn(getattr(self, f.name))) for f in fields(self)})
+    def _map(self, fn) -> Gaussians:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Gaussians(**{name: None if v is None else fn(v) for name, v in values.items()})
 
-    def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "Gaussians":
+    def to(self, device=None, dtype: Optional[torch.dtype] = None) -> Gaussians:
         """Move every tensor to a device and/or floating dtype."""
         return self._map(lambda t: t.to(device=device, dtype=dtype))
 
-    def detach(self) -> "Gaussians":
+    def detach(self) -> Gaussians:
         return self._map(lambda t: t.detach())
 
-    def __getitem__(self, index) -> "Gaussians":
+    def __getitem__(self, index) -> Gaussians:
         """Select Gaussians by boolean mask [N], index tensor or slice."""
         return self._map(lambda t: t[index])
 
-    def with_features(self, features: Optional[Tensor]) -> "Gaussians":
+    def with_features(self, features: Optional[Tensor]) -> Gaussians:
         return replace(self, features=features)
 
-    def normalized(self) -> "Gaussians":
+    def normalized(self) -> Gaussians:
         """A copy whose quaternions have unit norm."""
         return replace(self, quats=torch.nn.functional.normalize(self.quats, dim=-1))
 

@@ -49,7 +49,7 @@ class EncoderInputs:
     depth: Optional[Tensor] = None  # [V, 1, H, W] metres, 0 where invalid; None = estimate
 
     @staticmethod
-    def from_cameras(images: Tensor, cameras: Cameras, depth: Optional[Tensor] = None) -> "EncoderInputs":
+    def from_cameras(images: Tensor, cameras: Cameras, depth: Optional[Tensor] = None) -> EncoderInputs:
         return EncoderInputs(
             images=images,
             K=cameras.K,
@@ -58,9 +58,10 @@ class EncoderInputs:
             depth=depth,
         )
 
-    def to(self, device=None, dtype=None) -> "EncoderInputs":
+    def to(self, device=None, dtype=None) -> EncoderInputs:
         mv = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
-        return EncoderInputs(*(mv(t) for t in (self.images, self.K, self.world_from_cam, self.cam_from_world, self.depth)))
+        tensors = (self.images, self.K, self.world_from_cam, self.cam_from_world, self.depth)
+        return EncoderInputs(*(mv(t) for t in tensors))
 
     def as_dict(self) -> dict[str, Tensor]:
         out = {n: getattr(self, n) for n in INPUT_NAMES}
@@ -76,7 +77,7 @@ class Prediction:
     depth: Tensor  # [V, H, W] metres
 
     @staticmethod
-    def from_outputs(outputs: dict[str, Tensor]) -> "Prediction":
+    def from_outputs(outputs: dict[str, Tensor]) -> Prediction:
         def flat(name: str, tail: int) -> Tensor:
             t = outputs[name]
             return t.reshape(-1, *t.shape[tail:]) if tail else t.reshape(-1)

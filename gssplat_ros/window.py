@@ -116,7 +116,9 @@ def resize_frame(frame: Frame, width: int, height: int) -> Keyframe:
     h, w = frame.image.shape[:2]
     image = torch.from_numpy(np.ascontiguousarray(frame.image)).permute(2, 0, 1).float() / 255.0  # [3, h, w]
     if (w, h) != (width, height):
-        image = F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)[0]
+        image = F.interpolate(
+            image[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        )[0]
     K = scale_K(torch.as_tensor(frame.K, dtype=torch.float32), width / w, height / h)
     depth = None
     if frame.depth is not None:

@@ -1,6 +1,5 @@
 """Gaussians and Cameras: shapes, moves, masking, JSON contract, validation."""
 
-import json
 import math
 import subprocess
 import sys
