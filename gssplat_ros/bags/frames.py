@@ -1,7 +1,7 @@
 """Read a rosbag2 bag as a stream of synced pipeline Frames (image + camera_info + pose [+ depth]), no rclpy.
 
 Usage:
-    with open_bag("scene_bag") as reader:
+    with open_bag("scene_bag") as reader:           # opened here (DataError on a bad bag); `with` closes
         topics = resolve_topics(reader, FrameTopics(), depth="auto")
         for item in iter_frames(reader, topics, slop_ns=20_000_000):
             pipe.add_frame(item.frame)
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
+from rosbags.rosbag2 import Reader
+from rosbags.rosbag2.errors import ReaderError
 
 from gssplat_ros.bags import msgs
 from gssplat_ros.bags.scene_bag import TOPIC_CAMERA_INFO, TOPIC_DEPTH, TOPIC_IMAGE, TOPIC_POSE, _resize_nearest
@@ -57,18 +59,24 @@ class SyncStats:
     dropped: Counter = field(default_factory=Counter)  # reason -> count
 
 
-def open_bag(path: str | Path):
-    """An opened rosbags Reader for a bag directory, .mcap or .db3 file; raises DataError with one clear line."""
-    from rosbags.rosbag2 import Reader
-    from rosbags.rosbag2.errors import ReaderError
+class BagReader(Reader):
+    """A rosbags Reader that `open_bag` has already opened; `with` closes it."""
 
+    def __enter__(self) -> "BagReader":
+        if not self.is_open:
+            self.open()
+        return self
+
+
+def open_bag(path: str | Path) -> BagReader:
+    """An opened rosbags Reader for a bag directory, .mcap or .db3 file; raises DataError with one clear line."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"bag not found: {path}")
     if path.is_dir() and not (path / "metadata.yaml").exists():
         raise DataError(f"{path} is not a rosbag2 bag: no metadata.yaml")
     try:
-        reader = Reader(path)
+        reader = BagReader(path)
         reader.open()
     except (ReaderError, OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot open bag {path}: {exc}") from None
