@@ -55,7 +55,8 @@ class Listener:
         self.ctx = Context()
         rclpy.init(context=self.ctx, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(f"listener_{uuid.uuid4().hex[:8]}", context=self.ctx)
-        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        reliability = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+        qos = QoSProfile(depth=50, reliability=reliability)
         self.got: dict[str, list] = {}
         for topic, msg_type in [("/camera/image_raw", Image), ("/camera/camera_info", CameraInfo),
                                 ("/camera/pose", PoseStamped), ("/camera/depth", Image), ("/clock", Clock)]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
-import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
@@ -62,7 +62,7 @@ class SyncStats:
 class BagReader(Reader):
     """A rosbags Reader that `open_bag` has already opened; `with` closes it."""
 
-    def __enter__(self) -> "BagReader":
+    def __enter__(self) -> BagReader:
         if not self.is_open:
             self.open()
         return self

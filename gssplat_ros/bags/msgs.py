@@ -207,9 +207,8 @@ def _pixels(msg, dtype: np.dtype, channels: int) -> np.ndarray:
         raise DataError(f"{msg.encoding} image {w}x{h} has {raw.size} bytes with step {step}: too short")
     if raw.size < step * h:  # the last row may be unpadded
         raw = np.concatenate([raw, np.zeros(step * h - raw.size, np.uint8)])
-    rows = raw[: step * h].reshape(h, step)[:, :row_bytes]
-    out = np.ascontiguousarray(rows).view(dtype).reshape(h, w, channels) if channels > 1 else \
-        np.ascontiguousarray(rows).view(dtype).reshape(h, w)
+    rows = raw[: step * h].reshape(h, step)[:, :row_bytes].copy()  # a writable copy, not a view of the message
+    out = rows.view(dtype).reshape((h, w, channels) if channels > 1 else (h, w))
     return out.astype(dtype.newbyteorder("="), copy=False)
 
 

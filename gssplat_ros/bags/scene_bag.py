@@ -174,7 +174,8 @@ def open_writer(path: Path, storage: str, version: int = 8):
 
 def add_topic(writer, topic: str, msgtype: str, qos_depth: int = 10):
     """Register a topic; offered QoS is reliable + volatile (a reliable publisher reaches every subscriber)."""
-    return writer.add_connection(topic, msgtype, typestore=msgs.typestore(), offered_qos_profiles=[_qos_reliable(qos_depth)])
+    qos = [_qos_reliable(qos_depth)]
+    return writer.add_connection(topic, msgtype, typestore=msgs.typestore(), offered_qos_profiles=qos)
 
 
 def write_scene_bag(scene_dir: str | Path, out_bag: str | Path, cfg: Optional[SceneBagConfig] = None) -> SceneBagStats:

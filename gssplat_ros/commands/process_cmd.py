@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["mcap", "sqlite3"], default="mcap", help="output storage")
     parser.add_argument("--image-topic", default="/camera/image_raw")
     parser.add_argument("--camera-info-topic", default="/camera/camera_info")
-    parser.add_argument("--pose-topic", default="/camera/pose", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
+    parser.add_argument("--pose-topic", default="/camera/pose",
+                        help="camera optical frame in world: PoseStamped, PoseWithCovarianceStamped or Odometry")
     parser.add_argument("--depth-topic", default="/camera/depth")
     parser.add_argument("--no-render", action="store_true", help="write only /gssplat/gaussians")
 

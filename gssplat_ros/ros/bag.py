@@ -17,9 +17,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from gssplat_ros.bags import msgs
 from gssplat_ros.bags.frames import open_bag
@@ -134,13 +135,14 @@ def play_bag(
                 except ImportError as exc:
                     stats.skipped_topics[conn.topic] = f"{conn.msgtype} is not installed ({exc})"
                     continue
-                pubs[conn.topic] = node.create_publisher(msg_type, _join(cfg.prefix, conn.topic), _qos(cfg.qos, conn.topic))
+                qos = _qos(cfg.qos, conn.topic)
+                pubs[conn.topic] = node.create_publisher(msg_type, _join(cfg.prefix, conn.topic), qos)
             playable.append(conn)
         for topic, reason in stats.skipped_topics.items():
             log.warning("skipping %s: %s", topic, reason)
         if not playable:
-            raise DataError(f"nothing to play in {bag}: " + ("; ".join(f"{t}: {r}" for t, r in stats.skipped_topics.items())
-                                                          or "no messages on the selected topics"))
+            why = "; ".join(f"{t}: {r}" for t, r in stats.skipped_topics.items())
+            raise DataError(f"nothing to play in {bag}: {why or 'no messages on the selected topics'}")
         clock_pub = None
         if cfg.clock:
             try:
