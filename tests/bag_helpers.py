@@ -37,3 +37,16 @@ def make_scene(root: Path, frames: int = 5, seed: int = 0, jpg: bool = False, de
         np.savetxt(root / "pose" / f"{i}.txt", scene_pose(i))
         Image.fromarray(np.full((H, W), 1 + i % 3, np.uint8)).save(root / "label-filt" / f"{i}.png")
     return root
+
+
+def make_replica_scene(root: Path, frames: int = 3, seed: int = 0) -> Path:
+    """Semantic-NeRF's Replica layout: rgb/rgb_{i}.png, depth/depth_{i}.png (mm), semantic_class/, traj_w_c.txt."""
+    rng = np.random.default_rng(seed)
+    for sub in ("rgb", "depth", "semantic_class"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(frames):
+        Image.fromarray(rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)).save(root / "rgb" / f"rgb_{i}.png")
+        Image.fromarray(rng.integers(500, 4000, size=(H, W)).astype(np.uint16)).save(root / "depth" / f"depth_{i}.png")
+        Image.fromarray(np.full((H, W), 3, np.uint8)).save(root / "semantic_class" / f"semantic_class_{i}.png")
+    np.savetxt(root / "traj_w_c.txt", np.stack([scene_pose(i).reshape(-1) for i in range(frames)]))
+    return root

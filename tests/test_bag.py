@@ -13,7 +13,7 @@ from gssplat_ros.bags.frames import FrameTopics, SyncStats, iter_frames, open_ba
 from gssplat_ros.bags.scene_bag import SceneBagConfig, write_scene_bag
 from gssplat_ros.cli import main
 from gssplat_ros.errors import DataError
-from tests.bag_helpers import H, K, W, make_scene, scene_pose
+from tests.bag_helpers import H, K, W, make_replica_scene, make_scene, scene_pose
 
 TOPICS = {
     "/camera/image_raw": msgs.IMAGE,
@@ -160,3 +160,17 @@ def test_open_bag_errors(tmp_path):
             resolve_topics(reader, FrameTopics(), depth="sensor")
         with pytest.raises(DataError, match="no pose topic '/odom'.*it has: /camera/camera_info"):
             resolve_topics(reader, FrameTopics(pose="/odom"))
+
+
+def test_write_replica_scene(tmp_path):
+    """Replica (Semantic-NeRF layout) goes through the data package's loader; pixels and depth stay exact."""
+    pytest.importorskip("gssplat_ros.data.scenes", reason="gssplat_ros.data has no scene loader yet")
+    scene = make_replica_scene(tmp_path / "replica", frames=3)
+    assert main(["bag", "write-scene", str(scene), str(tmp_path / "bag")]) == 0
+    data, types, _ = read_all(tmp_path / "bag")
+    assert types == TOPICS and len(data["/camera/image_raw"]) == 3
+    expected = np.asarray(Image.open(scene / "rgb" / "rgb_1.png"))
+    np.testing.assert_array_equal(msgs.image_from_msg(data["/camera/image_raw"][1][1]), expected)
+    mm = np.asarray(Image.open(scene / "depth" / "depth_1.png")).astype(np.float32)
+    np.testing.assert_allclose(msgs.depth_from_msg(data["/camera/depth"][1][1]), mm / 1000.0, rtol=1e-6)
+    np.testing.assert_allclose(msgs.matrix_from_pose_msg(data["/camera/pose"][2][1].pose), scene_pose(2), atol=1e-6)

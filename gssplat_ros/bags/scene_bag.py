@@ -1,4 +1,4 @@
-"""Write a ScanNet-layout scene to a rosbag2 bag (MCAP or sqlite3, bag version 8 so Humble reads it).
+"""Write a ScanNet-layout (or Replica) scene to a rosbag2 bag (MCAP or sqlite3, bag version 8 so Humble reads it).
 
 Usage:
     stats = write_scene_bag("scenes/scene_0000", "scene_bag", SceneBagConfig(rate_hz=10))
@@ -53,6 +53,7 @@ class SceneBagConfig:
     version: int = 8  # rosbag2 metadata version: 8 is read by Humble and Jazzy
     with_depth: bool = True
     with_tf: bool = True
+    scene_format: str = "auto"  # scannet | replica | auto (replica is read through gssplat_ros.data.load_scene)
 
 
 @dataclass
@@ -178,8 +179,82 @@ def add_topic(writer, topic: str, msgtype: str, qos_depth: int = 10):
     return writer.add_connection(topic, msgtype, typestore=msgs.typestore(), offered_qos_profiles=qos)
 
 
+@dataclass
+class _SceneFrame:
+    rgb: np.ndarray  # [H, W, 3] uint8
+    depth_mm: Optional[np.ndarray]  # [H, W] uint16 millimetres, 0 invalid, aligned to rgb; None = no depth
+    K: np.ndarray  # [3, 3] pixels for rgb's size
+    world_from_cam: np.ndarray  # [4, 4]
+
+
+def _scale_K(K: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
+    K = np.array(K, dtype=np.float64)
+    K[0] *= dst[0] / src[0]
+    K[1] *= dst[1] / src[1]
+    K[2] = [0.0, 0.0, 1.0]
+    return K
+
+
+def _scannet_frames(scene: Path, cfg: SceneBagConfig, skipped: list[str], has_depth: bool):
+    """Raw files, lossless at the native size: no labels needed, invalid poses skipped."""
+    ids = scene_frame_ids(scene)
+    K_native = _load_matrix(scene / "intrinsic" / "intrinsic_color.txt")[:3, :3]
+    for i in ids:
+        pose_path = scene / "pose" / f"{i}.txt"
+        if not pose_path.exists():
+            skipped.append(f"{i}: no pose file")
+            continue
+        world_from_cam = _load_matrix(pose_path)
+        rot = world_from_cam[:3, :3]
+        if not np.isfinite(world_from_cam).all() or np.abs(rot @ rot.T - np.eye(3)).max() > 1e-3:
+            skipped.append(f"{i}: invalid pose")  # ScanNet marks lost tracking with -inf
+            continue
+        depth_mm = None
+        if has_depth:
+            dpath = _find_image(scene / "depth", i)
+            if dpath is None:
+                skipped.append(f"{i}: no depth image")
+                continue
+            depth_mm = _read_depth_mm(dpath)
+        rgb = _read_rgb(_find_image(scene / "color", i))
+        src = (rgb.shape[1], rgb.shape[0])
+        size = cfg.size or src
+        if depth_mm is not None:
+            depth_mm = _resize_nearest(depth_mm, size)  # ScanNet depth is 640x480 under 1296x968 colour
+        yield _SceneFrame(_resize_rgb(rgb, size), depth_mm, _scale_K(K_native, src, size), world_from_cam)
+
+
+def _loader_frames(scene: Path, cfg: SceneBagConfig, fmt: str, has_depth: bool):
+    """Any layout the data package reads (Replica's Semantic-NeRF layout), through its loader."""
+    import torch
+
+    from gssplat_ros.data import load_scene
+
+    sc = load_scene(scene, fmt, size=cfg.size)
+    for i in range(len(sc)):
+        f = sc.frame(i)
+        rgb = (f.image.permute(1, 2, 0).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+        depth_mm = (f.depth.double() * 1000.0).round().clamp(0, 65535).numpy().astype(np.uint16) if has_depth else None
+        yield _SceneFrame(rgb, depth_mm, f.K.double().numpy(), f.world_from_cam.double().numpy())
+
+
+def scene_format(scene: Path, fmt: str = "auto") -> str:
+    """scannet (color/) or replica (rgb/, traj_w_c.txt); raises DataError for neither."""
+    if fmt != "auto":
+        if fmt not in ("scannet", "replica"):
+            raise DataError(f"scene format must be scannet, replica or auto, got {fmt!r}")
+        return fmt
+    if not scene.is_dir():
+        raise DataError(f"scene directory not found: {scene}")
+    if (scene / "color").is_dir():
+        return "scannet"
+    if (scene / "rgb").is_dir() or (scene / "traj_w_c.txt").exists():
+        return "replica"
+    raise DataError(f"{scene} is neither a ScanNet-layout (color/) nor a Replica-layout (rgb/, traj_w_c.txt) scene")
+
+
 def write_scene_bag(scene_dir: str | Path, out_bag: str | Path, cfg: Optional[SceneBagConfig] = None) -> SceneBagStats:
-    """Turn a ScanNet-layout scene into a rosbag2 bag; frames with a missing or invalid pose are skipped.
+    """Turn a ScanNet-layout (or Replica) scene into a rosbag2 bag; frames with an invalid pose are skipped.
 
     Raises:
         DataError: missing scene, intrinsics or images; existing output; bad options.
@@ -190,13 +265,17 @@ def write_scene_bag(scene_dir: str | Path, out_bag: str | Path, cfg: Optional[Sc
         raise DataError(f"rate must be positive, got {cfg.rate_hz}")
     if cfg.depth_encoding not in ("32FC1", "16UC1"):
         raise DataError(f"depth encoding must be 32FC1 or 16UC1, got {cfg.depth_encoding!r}")
-    ids = scene_frame_ids(scene)
-    K_full = _load_matrix(scene / "intrinsic" / "intrinsic_color.txt")[:3, :3]
+    fmt = scene_format(scene, cfg.scene_format)
     has_depth = cfg.with_depth and (scene / "depth").is_dir()
     if cfg.with_depth and not has_depth:
         log.warning("%s has no depth/ directory: writing no %s topic", scene, TOPIC_DEPTH)
-
     stats = SceneBagStats()
+    if fmt == "scannet":
+        frames = _scannet_frames(scene, cfg, stats.skipped, has_depth)
+    else:
+        frames = _loader_frames(scene, cfg, fmt, has_depth)
+    next_frame = next(frames, None)  # bad intrinsics or images fail here, before the bag is created
+
     writer = open_writer(out, cfg.storage, cfg.version)
     try:
         conns = {
@@ -210,46 +289,27 @@ def write_scene_bag(scene_dir: str | Path, out_bag: str | Path, cfg: Optional[Sc
             conns[TOPIC_TF] = add_topic(writer, TOPIC_TF, msgs.TF_MESSAGE, qos_depth=100)
         start_ns = int(round(cfg.start_s * 1e9))
         period_ns = 1e9 / cfg.rate_hz
-        for i in ids:
-            pose_path = scene / "pose" / f"{i}.txt"
-            if not pose_path.exists():
-                stats.skipped.append(f"{i}: no pose file")
-                continue
-            world_from_cam = _load_matrix(pose_path)
-            rot = world_from_cam[:3, :3]
-            if not np.isfinite(world_from_cam).all() or np.abs(rot @ rot.T - np.eye(3)).max() > 1e-3:
-                stats.skipped.append(f"{i}: invalid pose")  # ScanNet marks lost tracking with -inf
-                continue
-            rgb = _read_rgb(_find_image(scene / "color", i))
-            src_w, src_h = rgb.shape[1], rgb.shape[0]
-            size = cfg.size or (src_w, src_h)
-            rgb = _resize_rgb(rgb, size)
-            K = K_full.copy()
-            K[0] *= size[0] / src_w
-            K[1] *= size[1] / src_h
-            K[2] = [0.0, 0.0, 1.0]
+        while next_frame is not None:
+            f = next_frame
+            h, w = f.rgb.shape[:2]
             stamp = start_ns + int(round(stats.frames * period_ns))
             out_msgs = [
-                (TOPIC_CAMERA_INFO, msgs.camera_info_msg(K, size[0], size[1], stamp, cfg.frame_id)),
-                (TOPIC_IMAGE, msgs.image_msg(rgb, stamp, cfg.frame_id, "rgb8")),
+                (TOPIC_CAMERA_INFO, msgs.camera_info_msg(f.K, w, h, stamp, cfg.frame_id)),
+                (TOPIC_IMAGE, msgs.image_msg(f.rgb, stamp, cfg.frame_id, "rgb8")),
             ]
-            if has_depth:
-                dpath = _find_image(scene / "depth", i)
-                if dpath is None:
-                    stats.skipped.append(f"{i}: no depth image")
-                    continue
-                depth_mm = _resize_nearest(_read_depth_mm(dpath), size)  # ScanNet depth is 640x480
-                depth = depth_mm if cfg.depth_encoding == "16UC1" else depth_mm.astype(np.float32) / 1000.0
+            if f.depth_mm is not None:
+                depth = f.depth_mm if cfg.depth_encoding == "16UC1" else f.depth_mm.astype(np.float32) / 1000.0
                 out_msgs.append((TOPIC_DEPTH, msgs.image_msg(depth, stamp, cfg.frame_id, cfg.depth_encoding)))
-            out_msgs.append((TOPIC_POSE, msgs.pose_stamped_msg(world_from_cam, stamp, cfg.world_frame)))
+            out_msgs.append((TOPIC_POSE, msgs.pose_stamped_msg(f.world_from_cam, stamp, cfg.world_frame)))
             if cfg.with_tf:
-                out_msgs.append((TOPIC_TF, msgs.tf_msg(world_from_cam, stamp, cfg.world_frame, cfg.frame_id)))
+                out_msgs.append((TOPIC_TF, msgs.tf_msg(f.world_from_cam, stamp, cfg.world_frame, cfg.frame_id)))
             for topic, msg in out_msgs:
                 writer.write(conns[topic], stamp, msgs.serialize(msg))
                 stats.counts[topic] = stats.counts.get(topic, 0) + 1
             stats.first_stamp_ns = stats.first_stamp_ns or stamp
             stats.last_stamp_ns = stamp
             stats.frames += 1
+            next_frame = next(frames, None)
     finally:
         writer.close()
     for reason in stats.skipped[:5]:

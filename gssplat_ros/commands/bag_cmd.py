@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     w.add_argument("scene", type=Path, help="scene directory (ScanNet layout)")
     w.add_argument("out", type=Path, help="output bag directory (must not exist)")
     w.add_argument("--format", choices=["mcap", "sqlite3"], default="mcap", help="storage (default mcap)")
+    w.add_argument("--scene-format", choices=["auto", "scannet", "replica"], default="auto",
+                   help="scene layout (default auto: color/ = scannet, rgb/ = replica)")
     w.add_argument("--rate", type=float, default=10.0, help="frame rate of the stamps, Hz (default 10)")
     w.add_argument("--frame-id", default="camera_optical", help="camera optical frame id")
     w.add_argument("--world-frame", default="map", help="world frame id of poses and /tf")
@@ -70,6 +72,7 @@ def _write_scene(args: argparse.Namespace) -> int:
         start_s=args.start,
         with_depth=not args.no_depth,
         with_tf=not args.no_tf,
+        scene_format=args.scene_format,
     )
     stats = write_scene_bag(args.scene, args.out, cfg)
     topics = ", ".join(f"{t} x{n}" for t, n in stats.counts.items())
