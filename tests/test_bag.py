@@ -174,3 +174,25 @@ def test_write_replica_scene(tmp_path):
     mm = np.asarray(Image.open(scene / "depth" / "depth_1.png")).astype(np.float32)
     np.testing.assert_allclose(msgs.depth_from_msg(data["/camera/depth"][1][1]), mm / 1000.0, rtol=1e-6)
     np.testing.assert_allclose(msgs.matrix_from_pose_msg(data["/camera/pose"][2][1].pose), scene_pose(2), atol=1e-6)
+
+
+def test_offline_bag_modules_import_without_rclpy():
+    """write-scene, the frame reader, process and the cloud layout are ROS-free (rclpy only in ros/bag.py)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('rclpy', 'rosidl_runtime_py', 'sensor_msgs', 'geometry_msgs'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import gssplat_ros.cloud_layout, gssplat_ros.bags.msgs, gssplat_ros.bags.scene_bag\n"
+        "import gssplat_ros.bags.frames, gssplat_ros.bags.process\n"
+        "import gssplat_ros.commands.bag_cmd, gssplat_ros.commands.process_cmd\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
