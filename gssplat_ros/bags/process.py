@@ -151,8 +151,8 @@ def _run(reader, topics, pipeline, cfg, stats, palette, write) -> None:
         last_stamp = stamp
         try:
             is_keyframe = pipeline.add_frame(frame)
-        except FrameError as exc:
-            stats.frame_errors[exc.reason] += 1
+        except ValueError as exc:  # FrameError (a ValueError) carries a reason key
+            stats.frame_errors[getattr(exc, "reason", "bad_frame")] += 1
             continue
         stats.keyframes += int(is_keyframe)
         if is_keyframe and pipeline.window_ready():

@@ -29,6 +29,7 @@ from gssplat_ros.errors import DataError
 log = logging.getLogger(__name__)
 
 CLOCK_PERIOD_S = 0.025  # /clock is published at 40 Hz between messages (ros2 bag play's default)
+MIN_PASS_S = 0.1  # with --loop, a pass lasts at least this long
 
 
 @dataclass
@@ -190,10 +191,14 @@ def _play_loop(reader, playable, pubs, clock_pub, cfg: PlayConfig, context, stop
             time.sleep(min(deadline - now, CLOCK_PERIOD_S))
 
     t0_bag: Optional[int] = None
-    first = True
+    last_bag_ns = 0
+    pass_start: Optional[float] = None
     while True:
-        start_wall = time.monotonic() + (cfg.delay_s if first else 0.0)
-        first = False
+        # A bag with (almost) no duration must not loop at full CPU speed.
+        if pass_start is not None and not wait_until(pass_start + MIN_PASS_S, lambda now, _t=last_bag_ns: _t):
+            return
+        start_wall = time.monotonic() + (cfg.delay_s if pass_start is None else 0.0)
+        pass_start = start_wall
         for conn, log_time, raw in reader.messages(connections=playable):
             if t0_bag is None:
                 t0_bag = log_time
@@ -206,6 +211,7 @@ def _play_loop(reader, playable, pubs, clock_pub, cfg: PlayConfig, context, stop
             if not wait_until(target, bag_at):
                 return
             publish_clock(log_time)
+            last_bag_ns = log_time
             pubs[conn.topic].publish(bytes(raw))
             stats.published[conn.topic] = stats.published.get(conn.topic, 0) + 1
         stats.passes += 1
