@@ -238,7 +238,7 @@ def depth_from_msg(msg) -> np.ndarray:
 
 
 def K_from_camera_info(msg) -> np.ndarray:
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    K = np.array(msg.k, dtype=np.float64).reshape(3, 3)  # a writable copy
     if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise DataError("camera_info has no valid intrinsics (K must be finite with fx, fy > 0)")
     return K
