@@ -177,12 +177,12 @@ def lamp(geo, rng, f, z=0.0, floor=False):
 def plant(geo, rng, f, z=0.0, big=True):
     pot = g.plain(rng, g.pick(rng, [(0.7, 0.4, 0.25), (0.9, 0.9, 0.88), (0.25, 0.25, 0.27)]), 0.05)
     leaf = g.fabric(rng, [(0.2, 0.42, 0.18), (0.28, 0.5, 0.25), (0.18, 0.35, 0.2)], scale=25.0)
-    r = 0.18 if big else 0.08
+    r = 0.13 if big else 0.07
     with geo.object("plant", RAW["plant"], shadow=False):
         geo.cyl(f, (0, 0, z + r * 1.1), r, r * 2.2, pot)
-        geo.sphere(f, (0, 0, z + r * 2.2 + r * 1.6), r * 1.9, leaf)
+        geo.sphere(f, (0, 0, z + r * 2.2 + r * 1.3), r * 1.6, leaf)
         if big:
-            geo.sphere(f, (r * 0.8, 0.1, z + r * 2.2 + r * 3.4), r * 1.3, leaf)
+            geo.sphere(f, (r * 0.5, 0.05, z + r * 2.2 + r * 3.0), r * 1.1, leaf)
 
 
 def cardboard_box(geo, rng, f, z=0.0):

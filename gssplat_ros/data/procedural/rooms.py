@@ -301,7 +301,7 @@ from gssplat_ros.data.procedural import rooms_groups as grp  # noqa: E402
 
 SIZES = {
     "bedroom": ((3.2, 5.0), (3.0, 4.5)), "living": ((4.0, 6.5), (3.5, 5.5)), "kitchen": ((3.0, 5.0), (2.8, 4.5)),
-    "office": ((3.5, 6.0), (3.0, 5.0)), "bathroom": ((2.4, 3.4), (2.0, 3.0)), "studio": ((5.0, 7.0), (4.0, 6.0)),
+    "office": ((3.5, 6.0), (3.0, 5.0)), "bathroom": ((2.6, 3.6), (2.2, 3.2)), "studio": ((5.0, 7.0), (4.0, 6.0)),
 }  # fmt: skip
 
 POPULATE: dict[str, Callable[[Room], None]] = {

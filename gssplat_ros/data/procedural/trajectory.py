@@ -5,9 +5,9 @@ Usage:
 
 Positions: a Catmull-Rom spline through random waypoints 0.8-1.8 m apart at 1.2-1.7 m height, kept 0.35 m
 from the walls and 0.3 m from furniture taller than the camera's lowest height, sampled every `step_m`
-metres of arc length. Orientation: yaw / pitch / roll keyframes per waypoint (yaw biased towards the room
-centre, looking 7-32 deg down, roll ~2 deg), splined the same way, plus a few millimetres / milliradians of
-smooth hand shake.
+metres of arc length. Orientation: yaw / pitch / roll keyframes per waypoint (75 %: aimed at a piece of
+furniture 0.8-4.5 m away, else a heading drawn by free distance^3 aimed at table height; at most 1.6 rad of
+turn between waypoints; roll ~2 deg), splined the same way, plus a few millimetres / milliradians of smooth hand shake.
 """
 
 from __future__ import annotations
@@ -80,6 +80,52 @@ def _waypoints(rng, free: _Free, needed_m: float) -> np.ndarray:
     return np.array(pts)
 
 
+def _wall_distance(p: np.ndarray, yaw: np.ndarray, lx: float, ly: float) -> np.ndarray:
+    """Distance from p (inside [0, lx] x [0, ly]) to the room's walls along each heading."""
+    dx, dy = np.cos(yaw), np.sin(yaw)
+    with np.errstate(divide="ignore"):
+        tx = np.where(dx > 0, (lx - p[0]) / dx, np.where(dx < 0, -p[0] / dx, np.inf))
+        ty = np.where(dy > 0, (ly - p[1]) / dy, np.where(dy < 0, -p[1] / dy, np.inf))
+    return np.minimum(tx, ty)
+
+
+LOOK_AT_OBJECT_P = 0.75
+SKIP_TARGETS = {"wall", "floor", "ceiling", "lamp", "rod", "doorframe", "rug", "pillow"}
+
+
+def _targets(room) -> np.ndarray:
+    """[N, 3] centres of the furniture and props (x, y, z) the camera likes to look at."""
+    pts = [(np.array(o["aabb_min"]) + np.array(o["aabb_max"])) / 2 for o in room.geo.object_summaries()
+           if o["name"] not in SKIP_TARGETS]
+    return np.array(pts).reshape(-1, 3)
+
+
+def _pick_view(rng, p, prev, cand, targets, room) -> tuple[float, tuple[float, float]]:
+    """(yaw, (horizontal distance, height) of the point to aim at) for a waypoint p.
+
+    Mostly an object 0.8-4.5 m away (turning at most 1.6 rad from the previous heading); otherwise a heading
+    drawn with probability ~ free distance^3 so the camera looks into the room, aiming at table height.
+    """
+    if len(targets) and rng.random() < LOOK_AT_OBJECT_P:
+        d = targets[:, :2] - p
+        dist = np.linalg.norm(d, axis=1)
+        yaw_t = np.arctan2(d[:, 1], d[:, 0])
+        ok = (dist > 0.8) & (dist < 4.5)
+        if prev is not None:
+            ok &= np.abs((yaw_t - prev + math.pi) % (2 * math.pi) - math.pi) < 1.6
+        idx = np.flatnonzero(ok)
+        if len(idx):
+            t = int(rng.choice(idx))
+            return float(yaw_t[t]) + rng.normal(0.0, 0.15), (float(dist[t]), float(targets[t, 2]))
+    reach = _wall_distance(p, cand, room.lx, room.ly)
+    w = reach**3
+    if prev is not None:
+        turn = np.abs((cand - prev + math.pi) % (2 * math.pi) - math.pi)
+        w = np.where(turn < 1.6, w, 1e-9)
+    j = int(rng.choice(len(cand), p=w / w.sum()))
+    return float(cand[j]) + rng.normal(0.0, 0.12), (min(float(reach[j]), 3.0), 0.6)
+
+
 def look_pose(pos: np.ndarray, yaw: float, pitch: float, roll: float) -> np.ndarray:
     """world_from_cam [4, 4] (OpenCV axes) for a camera at pos looking at yaw (about z, from +x) and pitch."""
     fwd = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)])
@@ -116,16 +162,18 @@ def make_trajectory(rng: np.random.Generator, room, n_frames: int, step_m: float
     s = np.arange(n_frames) * step
     tau_f = np.interp(s, arc, tau)
 
-    center = np.array([room.lx / 2, room.ly / 2])
     keys = np.zeros((n, 4))  # z, yaw, pitch, roll
     prev = None
+    cand = np.arange(24) * (2 * math.pi / 24)
+    targets = _targets(room)
     for k, p in enumerate(wps):
-        to_c = center + rng.uniform(-0.25, 0.25, 2) * [room.lx, room.ly] - p
-        yaw = math.atan2(to_c[1], to_c[0]) + rng.normal(0.0, 0.7)
+        z = rng.uniform(*HEIGHT_RANGE_M)
+        yaw, aim = _pick_view(rng, p, prev, cand, targets, room)
         if prev is not None:
-            yaw = prev + np.clip((yaw - prev + math.pi) % (2 * math.pi) - math.pi, -1.6, 1.6)
+            yaw = prev + (yaw - prev + math.pi) % (2 * math.pi) - math.pi
         prev = yaw
-        keys[k] = (rng.uniform(*HEIGHT_RANGE_M), yaw, rng.uniform(-0.55, -0.12), rng.normal(0.0, 0.035))
+        pitch = float(np.clip(-math.atan2(z - aim[1], aim[0]) + rng.normal(0.0, 0.08), -0.75, -0.1))
+        keys[k] = (z, yaw, pitch, rng.normal(0.0, 0.035))
     zyaw = _catmull_rom(keys, tau_f)
     pos_xy = _catmull_rom(wps, tau_f)
 
@@ -137,5 +185,5 @@ def make_trajectory(rng: np.random.Generator, room, n_frames: int, step_m: float
     for f in range(n_frames):
         pos = np.array([pos_xy[f, 0], pos_xy[f, 1], np.clip(zyaw[f, 0], *HEIGHT_RANGE_M)]) + 0.004 * shake[f, :3]
         yaw, pitch, roll = zyaw[f, 1:] + 0.004 * shake[f, 3:]
-        poses[f] = look_pose(pos, float(yaw), float(np.clip(pitch, -0.6, -0.1)), float(roll))
+        poses[f] = look_pose(pos, float(yaw), float(np.clip(pitch, -0.8, -0.08)), float(roll))
     return poses
