@@ -30,8 +30,9 @@ Protocol (the choices are fields of `Protocol`; `describe_protocol` prints them)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional
+from typing import Optional
 
 import numpy as np
 

@@ -18,7 +18,8 @@ def test_nearest_views_translation_then_rotation():
     # from frame 2: frames 1 and 3 at 0.5 m; frame 5 at the same spot turned around: 0.3 m/rad * pi = 0.94;
     # frames 0 and 4 at 1.0 m
     assert nearest_views(poses, poses[2], 5, exclude=2) == [1, 3, 5, 0, 4]
-    assert nearest_views(torch.from_numpy(poses).float(), torch.from_numpy(poses[2]).float(), 2, exclude=[2, 1]) == [3, 5]
+    as_torch = torch.from_numpy(poses).float()
+    assert nearest_views(as_torch, as_torch[2], 2, exclude=[2, 1]) == [3, 5]
     assert nearest_views(poses, poses[2], 1) == [2]
     assert nearest_views(poses, poses[2], 10, exclude=2) == [1, 3, 5, 0, 4]  # fewer when fewer remain
 

@@ -28,22 +28,23 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gssplat_ros.errors import DataError
 from gssplat_ros.data.labels import (
     IGNORE_INDEX,
     load_label_map_json,
     map_scannet_raw,
     replica_to_class_lut,
 )
+from gssplat_ros.errors import DataError
 
 log = logging.getLogger(__name__)
 

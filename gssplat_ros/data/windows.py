@@ -29,16 +29,17 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gssplat_ros.errors import DataError
 from gssplat_ros.data.scenes import Frame, Scene, load_scene
+from gssplat_ros.errors import DataError
 
 ROTATION_WEIGHT_M = 0.3  # metres of camera travel that count as much as one radian of rotation
 SPLITS = ("train", "val", "test", "all")

@@ -7,10 +7,6 @@ and returns the footprint (w, d) and height it occupies.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from gssplat_ros.data.procedural import geometry as g
 from gssplat_ros.data.procedural.geometry import RAW, Frame2D, SceneGeometry
 
@@ -98,7 +94,8 @@ def bed(geo, rng, f: Frame2D, w, length):
         dl = length * rng.uniform(0.6, 0.75)
         geo.box(f, (0, length / 2 - dl / 2 + 0.01, mat_top + 0.02), (w + 0.02, dl, 0.05), duvet)
         hb = rng.uniform(0.9, 1.2)
-        geo.box(f, (0, -length / 2 + 0.03, hb / 2), (w + 0.04, 0.06, hb), frame_mat if rng.random() < 0.6 else g.fabric(rng))
+        head = frame_mat if rng.random() < 0.6 else g.fabric(rng)
+        geo.box(f, (0, -length / 2 + 0.03, hb / 2), (w + 0.04, 0.06, hb), head)
     n = 1 if w < 1.2 else 2
     pw = (w - 0.2) / n
     for i in range(n):
@@ -234,7 +231,8 @@ def bench(geo, rng, f, w):
 
 
 def trash_can(geo, rng, f):
-    mat = g.metal(rng) if rng.random() < 0.5 else g.plain(rng, g.pick(rng, [(0.2, 0.5, 0.3), (0.3, 0.3, 0.3), (0.9, 0.9, 0.9)]))
+    colors = [(0.2, 0.5, 0.3), (0.3, 0.3, 0.3), (0.9, 0.9, 0.9)]
+    mat = g.metal(rng) if rng.random() < 0.5 else g.plain(rng, g.pick(rng, colors))
     with geo.object("trash can", RAW["trash can"]):
         geo.cyl(f, (0, 0, 0.17), rng.uniform(0.12, 0.18), 0.34, mat)
     return 0.36, 0.36, 0.34
@@ -272,7 +270,8 @@ def toilet(geo, rng, f):
         geo.box(f, (0, -0.26, 0.6), (0.42, 0.18, 0.4), ceramic)
         geo.cyl(f, (0, 0.02, 0.19), 0.17, 0.38, ceramic)
         geo.box(f, (0, -0.12, 0.19), (0.28, 0.2, 0.38), ceramic)
-        geo.cyl(f, (0, 0.02, 0.4), 0.2, 0.035, g.plain(rng, g.pick(rng, [g.CERAMIC, (0.15, 0.15, 0.15), (0.7, 0.6, 0.45)]), 0.02))
+        seat = g.plain(rng, g.pick(rng, [g.CERAMIC, (0.15, 0.15, 0.15), (0.7, 0.6, 0.45)]), 0.02)
+        geo.cyl(f, (0, 0.02, 0.4), 0.2, 0.035, seat)
     return 0.45, 0.7, 0.8
 
 
@@ -280,7 +279,8 @@ def sink_basin(geo, rng, f, z, w=0.5, d=0.4, kitchen=False):
     mat = g.metal(rng, (0.78, 0.78, 0.8), axis=0) if kitchen else g.plain(rng, g.CERAMIC, 0.02, j=0.015)
     with geo.object("sink", RAW["sink"]):
         geo.box(f, (0, 0, z + 0.005), (w, d, 0.02), mat)
-        geo.box(f, (0, 0, z + 0.012), (w - 0.08, d - 0.08, 0.012), g.plain(rng, (0.45, 0.46, 0.48) if kitchen else (0.78, 0.79, 0.8), 0.1))
+        bowl = g.plain(rng, (0.45, 0.46, 0.48) if kitchen else (0.78, 0.79, 0.8), 0.1)
+        geo.box(f, (0, 0, z + 0.012), (w - 0.08, d - 0.08, 0.012), bowl)
         geo.cyl(f, (0, -d / 2 + 0.04, z + 0.12), 0.015, 0.22, g.metal(rng))
         geo.box(f, (0, -d / 2 + 0.1, z + 0.22), (0.025, 0.14, 0.025), g.metal(rng))
 

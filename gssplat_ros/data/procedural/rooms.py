@@ -9,12 +9,12 @@ Usage:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from gssplat_ros.data.procedural import furniture as fu
 from gssplat_ros.data.procedural import geometry as g
 from gssplat_ros.data.procedural.geometry import RAW, Frame2D, SceneGeometry
 
@@ -117,8 +117,9 @@ class Room:
         for _ in range(tries):
             if self.lx - 2 * wall_margin < 0.1 or self.ly - 2 * wall_margin < 0.1:
                 return None
-            x = self.rng.uniform(wall_margin + width / 2, max(wall_margin + width / 2, self.lx - wall_margin - width / 2))
-            y = self.rng.uniform(wall_margin + depth / 2, max(wall_margin + depth / 2, self.ly - wall_margin - depth / 2))
+            mx, my = wall_margin + width / 2, wall_margin + depth / 2
+            x = self.rng.uniform(mx, max(mx, self.lx - mx))
+            y = self.rng.uniform(my, max(my, self.ly - my))
             yaw = float(self.rng.integers(4)) * math.pi / 2 + self.rng.uniform(-yaw_jitter, yaw_jitter)
             frame = Frame2D(x, y, yaw)
             lo, hi = self._rect(frame, width, depth)
@@ -141,17 +142,20 @@ def build_shell(room: Room) -> None:
     with geo.object("wall", RAW["wall"]):
         for w in range(4):
             L = room.wall_length(w)
-            mat = g.plain(rng, g.pick(rng, g.PAINTS + [(0.6, 0.45, 0.4), (0.45, 0.55, 0.65)]), 0.05) if w == accent else wall_mat
+            mat = wall_mat
+            if w == accent:
+                mat = g.plain(rng, g.pick(rng, g.PAINTS + [(0.6, 0.45, 0.4), (0.45, 0.55, 0.65)]), 0.05)
             geo.box(room.wall_frame(w, 0.0, 0.0), (L / 2, -0.05, room.h / 2), (L + 0.2, 0.1, room.h + 0.2), mat)
     t = room.room_type
     r = rng.random()
     if t in ("bathroom", "kitchen") and r < 0.75 or r < 0.2:
         c = g.pick(rng, [((0.85, 0.84, 0.8), (0.7, 0.7, 0.68)), ((0.6, 0.62, 0.65), (0.45, 0.46, 0.5)),
                          ((0.86, 0.8, 0.7), (0.86, 0.8, 0.7)), ((0.25, 0.25, 0.27), (0.9, 0.9, 0.88))])
-        floor_mat = g.Material(g.rc.MAT_TILES, g.jitter(rng, c[0]), g.jitter(rng, c[1]), scale=1.0 / rng.uniform(0.3, 0.6),
-                               axis=2, p1=rng.uniform(0.0, 1.0), p2=0.03)
+        floor_mat = g.Material(g.rc.MAT_TILES, g.jitter(rng, c[0]), g.jitter(rng, c[1]),
+                               scale=1.0 / rng.uniform(0.3, 0.6), axis=2, p1=rng.uniform(0.0, 1.0), p2=0.03)
     elif t == "office" and r < 0.6 or r < 0.3:
-        floor_mat = g.fabric(rng, [(0.4, 0.42, 0.45), (0.3, 0.33, 0.42), (0.55, 0.5, 0.44), (0.35, 0.3, 0.28)], scale=15.0)
+        carpets = [(0.4, 0.42, 0.45), (0.3, 0.33, 0.42), (0.55, 0.5, 0.44), (0.35, 0.3, 0.28)]
+        floor_mat = g.fabric(rng, carpets, scale=15.0)
     else:
         floor_mat = g.wood(rng, axis=0, planks=rng.uniform(0.1, 0.2))
     with geo.object("floor", RAW["floor"]):
@@ -237,11 +241,13 @@ def add_window(room: Room, curtains: float = 0.6, radiator: float = 0.3, small: 
             mat = g.folds(rng)
             with geo.object("curtain", RAW["curtain"]):
                 for sx in (-1, 1):
-                    room.spans[w].append((s + sx * ww / 2 - (cw if sx < 0 else 0), s + sx * ww / 2 + (cw if sx > 0 else 0),
+                    edge = s + sx * ww / 2
+                    room.spans[w].append((edge - (cw if sx < 0 else 0), edge + (cw if sx > 0 else 0),
                                           c_lo, zt + 0.2))
                     geo.box(f, (sx * (ww / 2 + cw / 2 - 0.05), 0.09, (c_lo + zt + 0.15) / 2),
                             (cw, 0.04, zt + 0.15 - c_lo), mat)
-        if radiator and rng.random() < radiator and zb > 0.75 and room.floor_free(*room._rect(f, ww * 0.8, 0.3, 0.0, 0.3)):
+        under = room._rect(f, ww * 0.8, 0.3, 0.0, 0.3)
+        if radiator and rng.random() < radiator and zb > 0.75 and room.floor_free(*under):
             rw = ww * rng.uniform(0.6, 0.8)
             with geo.object("radiator", RAW["radiator"]):
                 geo.box(f, (0, 0.08, 0.4), (rw, 0.1, 0.5), g.stripes(rng, (0.93, 0.93, 0.92), (0.7, 0.7, 0.7), 25.0, 0))

@@ -28,7 +28,8 @@ def _catmull_rom(p: np.ndarray, tau: np.ndarray) -> np.ndarray:
     i = np.clip(np.floor(tau).astype(int), 0, n - 2)
     t = (tau - i)[:, None]
     p0, p1, p2, p3 = ext[i], ext[i + 1], ext[i + 2], ext[i + 3]
-    return 0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3)
+    a, b = 2 * p0 - 5 * p1 + 4 * p2 - p3, -p0 + 3 * p1 - 3 * p2 + p3
+    return 0.5 * ((2 * p1) + (-p0 + p2) * t + a * t**2 + b * t**3)
 
 
 class _Free:
