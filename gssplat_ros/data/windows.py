@@ -22,7 +22,8 @@ the V + T - 1 other frames come at random from the ceil(pool_factor * (V + T - 1
 of them become extra targets, the rest (V) the context, ordered nearest first. "fixed" (val/test default,
 the S-Ray / GSNeRF ScanNet protocol): targets are frames target_start::target_stride (at most max_targets
 per scene), context candidates are frames ::context_stride minus the targets (all non-targets if too few);
-the V nearest are the context and the next T - 1 the extra targets.
+the V nearest are the context and the next T - 1 the extra targets. (GSNeRF also stops both lists at frame
+700 of a ScanNet sequence; pass `scenes` trimmed accordingly, or use the listing files, to match that.)
 """
 
 from __future__ import annotations
