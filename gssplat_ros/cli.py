@@ -47,13 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # Parse the command name first, then let its module add its own arguments.
-    known, _ = parser.parse_known_args(argv)
-    if known.command is None:
-        parser.print_help()
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    module = importlib.import_module(SUBCOMMANDS[known.command][0])
-    sub_parser = parser._subparsers._group_actions[0].choices[known.command]  # noqa: SLF001
+    # Find the command name first, so its module adds its own options before parsing (and --help shows them).
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in SUBCOMMANDS:
+        if command is None and (not argv or argv[0] in ("-h", "--help")):
+            parser.print_help()
+            return 0
+        parser.parse_args(argv)  # argparse reports the missing or unknown command and exits 2
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[command][0])
+    sub_parser = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
     module.add_arguments(sub_parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line, never a traceback (unless --debug)
         if args.debug:
             raise
-        print(f"gssplat {known.command}: error: {exc}", file=sys.stderr)
+        print(f"gssplat {command}: error: {exc}", file=sys.stderr)
         return 1
 
 
