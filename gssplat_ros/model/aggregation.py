@@ -1,0 +1,103 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+"""Spatial-unit aggregation: the point-level interaction where all views exchange information.
+
+Usage:
+    index = voxel_index(mu0.reshape(-1, 3), valid.reshape(-1), voxel_size_m=0.1, table_size=2**17)
+    agg = SpatialAggregation(channels=16, kernel=1)
+    feats = agg(feats, index)          # [V, D, H, W] -> [V, D, H, W]
+
+Every initial centre of every pixel of every view is binned into a voxel of edge `voxel_size_m`. The
+voxel coordinates are hashed into a table of static size (no torch.unique, no data-dependent shapes):
+
+    (ix, iy, iz) = floor(p / voxel) mod 1024                 (exact in float32; wraps every 102.4 m)
+    slot = (ix * 92821 + iy * 68917 + iz * 51949) mod table_size   (every product and sum < 2^31)
+
+so the graph is int64 arithmetic that also fits int32 for TensorRT. A second tag, key mod 4093, is
+pooled alongside: where a slot's mean tag differs from the point's own tag, two voxels collided in that
+slot and the point reads nothing from the table (it keeps its own feature only), so collisions never mix
+unrelated voxels (up to a 1/4093 chance per colliding pair). Features are mean-pooled per slot with
+scatter_add (ONNX ScatterElements, reduction add), gathered back, weighted by the point's closeness to
+its voxel centre (1 at the centre, 0 at a corner), concatenated with the point's own feature and reduced
+by conv + GELU. Pixels without valid depth neither contribute to nor read from the table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+WRAP = 1024.0  # voxel coordinates wrap modulo this (102.4 m at 0.1 m voxels)
+PRIMES = (92821, 68917, 51949)  # < 2^19, so WRAP * sum(PRIMES) < 2^31
+_HALF_DIAGONAL = math.sqrt(3.0) / 2.0
+
+
+TAG_MODULUS = 4093
+
+
+class VoxelIndex(NamedTuple):
+    slot: Tensor  # [N] int64 hash slot per point
+    tag: Tensor  # [N, 1] float secondary hash, detects slot collisions
+    weight: Tensor  # [N, 1] closeness to the voxel centre in [0, 1]
+    valid: Tensor  # [N, 1] 1.0 for points with valid depth
+    table_size: int
+
+
+def default_table_size(num_points: int) -> int:
+    """The next power of two >= num_points."""
+    return 1 << max(0, math.ceil(math.log2(max(1, num_points))))
+
+
+def voxel_index(points: Float[Tensor, "N 3"], valid: Tensor, voxel_size_m: float, table_size: int = 0) -> VoxelIndex:
+    """Hash slot, centre-closeness weight and validity of every point.
+
+    Args:
+        points: world positions [N, 3], metres.
+        valid: [N] bool or float; False / 0 excludes a point.
+        voxel_size_m: voxel edge length in metres.
+        table_size: number of hash slots; 0 = default_table_size(N).
+    """
+    table_size = table_size or default_table_size(points.shape[0])
+    q = points / voxel_size_m
+    cell = torch.floor(q)
+    frac = q - cell  # in [0, 1)
+    dist = torch.linalg.vector_norm(frac - 0.5, dim=-1, keepdim=True)
+    weight = (1.0 - dist / _HALF_DIAGONAL).clamp(min=0.0)
+    wrapped = cell - torch.floor(cell / WRAP) * WRAP  # [0, WRAP), exact integers in float32
+    ints = wrapped.detach().to(torch.int64)
+    key = ints[:, 0] * PRIMES[0] + ints[:, 1] * PRIMES[1] + ints[:, 2] * PRIMES[2]  # [N], >= 0, < 2^31
+    slot = torch.remainder(key, table_size)
+    tag = torch.remainder(key, TAG_MODULUS).to(points.dtype)[:, None]
+    return VoxelIndex(slot, tag, weight, valid.reshape(-1, 1).to(points.dtype), table_size)
+
+
+def voxel_mean(features: Float[Tensor, "N D"], index: VoxelIndex) -> Float[Tensor, "N D"]:
+    """Mean feature of each point's voxel over the valid points (zeros for invalid or collided points)."""
+    num_points, dim = features.shape
+    valid = index.valid
+    src = torch.cat([features * valid, valid, index.tag * valid], dim=1)  # [N, D+2]: sums, counts, tags
+    table = torch.zeros(index.table_size, dim + 2, dtype=features.dtype, device=features.device)
+    table = table.scatter_add(0, index.slot[:, None].expand(num_points, dim + 2), src)
+    pooled = table.index_select(0, index.slot)  # [N, D+2]
+    inv_count = 1.0 / pooled[:, dim : dim + 1].clamp(min=1.0)
+    same_voxel = (torch.abs(pooled[:, dim + 1 :] * inv_count - index.tag) < 0.25).to(features.dtype)
+    return pooled[:, :dim] * inv_count * (valid * same_voxel)
+
+
+class SpatialAggregation(nn.Module):
+    """[own feature, closeness * voxel mean] -> conv + GELU, for [V, D, H, W] feature maps."""
+
+    def __init__(self, channels: int, kernel: int = 1):
+        super().__init__()
+        self.reduce = nn.Conv2d(2 * channels, channels, kernel, 1, kernel // 2)
+
+    def forward(self, features: Float[Tensor, "V D H W"], index: VoxelIndex) -> Float[Tensor, "V D H W"]:
+        num_views, dim, height, width = features.shape
+        flat = features.permute(0, 2, 3, 1).reshape(num_views * height * width, dim)
+        pooled = voxel_mean(flat, index) * index.weight
+        pooled = pooled.reshape(num_views, height, width, dim).permute(0, 3, 1, 2)
+        return F.gelu(self.reduce(torch.cat([features, pooled], dim=1)))

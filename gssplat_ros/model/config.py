@@ -1,0 +1,169 @@
+"""Network configuration: one dataclass, two presets ("tiny" for CPU/robots, "paper" for the full model).
+
+Usage:
+    cfg = ModelConfig.preset("tiny", num_classes=13, depth_mode="estimated")
+    cfg2 = ModelConfig.from_dict(cfg.to_dict())      # JSON round trip (checkpoints embed this)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+PresetName = Literal["tiny", "paper"]
+DepthMode = Literal["sensor", "estimated"]
+GateMode = Literal["straight_through", "soft"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every size and constant of GSsplatNet; the preset name is informational (overrides are allowed)."""
+
+    name: str = "tiny"  # preset this config was built from ("tiny" | "paper")
+    num_classes: int = 20  # C: semantic classes predicted (labels 0..C-1; the ignore label lives in LossConfig)
+    class_names: tuple[str, ...] = ()  # optional display names, len C when given
+    sh_degree: int = 0  # colour SH degree 0..3
+    depth_mode: DepthMode = "sensor"  # sensor: depth is an input; estimated: cascaded cost volume
+    # ---------------------------------------------------------------- encoder / decoders
+    stem_channels: int = 16  # conv 3 -> stem at H (paper 32)
+    color_channels: int = 32  # F_r at H/2 (paper 64)
+    semantic_channels: int = 32  # F_s at H/4 (paper 64)
+    encoder_blocks: int = 1  # residual blocks after each stride-2 stage
+    attention_blocks: int = 1  # [residual + self-attention] blocks at H/4 (paper 3)
+    attention_heads: int = 4
+    attention_kv_stride: int = 4  # keys/values average-pooled by this (1 = full attention, as in the paper)
+    norm_groups: int = 8  # GroupNorm groups (reduced to a divisor of the channel count)
+    decoder_channels: int = 16  # full-resolution feature width of both decoders (paper 64)
+    head_hidden: int = 16  # hidden width of the two-conv Gaussian heads (paper 2 x 64)
+    # ---------------------------------------------------------------- spatial-unit aggregation
+    aggregate: bool = True  # point-level interaction across views
+    voxel_size_m: float = 0.1  # spatial unit edge length
+    aggregate_kernel: int = 1  # kernel of the conv that reduces [own, pooled] (paper 3)
+    hash_table_size: int = 0  # voxel hash slots; 0 = next power of two >= 2 V H W
+    # ---------------------------------------------------------------- Gaussian parameters
+    scale_min: float = 0.5  # scale = (min + (max - min) sigmoid(x)) * depth * multiplier * (1/fx + 1/fy)
+    scale_max: float = 15.0
+    scale_multiplier: float = 0.1
+    init_scale_px: float = 0.7  # the scale-logit bias makes the initial std about this many pixels
+    offset_far_m: float = 10.0  # an offset moves a centre by at most depth / offset_far_m per camera axis
+    gate: GateMode = "straight_through"  # offset gate: hard forward + sigmoid gradient, or soft sigmoid
+    gate_bias_init: float = 0.0  # initial gate logit (0: half the offsets open, like the released code)
+    # ---------------------------------------------------------------- depth estimation (estimated mode)
+    near_m: float = 0.1  # depth range of the plane sweep; also normalises the depth fed to the decoder
+    far_m: float = 10.0
+    depth_candidates: tuple[int, ...] = (32, 16, 8)  # per level, coarse (H/4) -> fine (H) (paper 48/32/16)
+    depth_feature_channels: tuple[int, ...] = (16, 16, 8)  # matching features per level (multiples of groups)
+    cost_groups: int = 8  # G of the group-wise correlation
+    cost_channels: tuple[int, ...] = (8, 8, 4)  # 3D regulariser width per level
+    cost_unet: bool = False  # one-level 3D U-Net regulariser instead of plain 3D convs
+    depth_neighbors: int = 3  # each view is matched against up to this many nearest views
+
+    # ----------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first inconsistent field."""
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(f"class_names has {len(self.class_names)} names but num_classes is {self.num_classes}")
+        if not 0 <= self.sh_degree <= 3:
+            raise ValueError(f"sh_degree must be 0..3, got {self.sh_degree}")
+        if self.depth_mode not in ("sensor", "estimated"):
+            raise ValueError(f"depth_mode must be 'sensor' or 'estimated', got {self.depth_mode!r}")
+        if self.gate not in ("straight_through", "soft"):
+            raise ValueError(f"gate must be 'straight_through' or 'soft', got {self.gate!r}")
+        if self.voxel_size_m <= 0:
+            raise ValueError(f"voxel_size_m must be positive, got {self.voxel_size_m}")
+        if not 0 < self.near_m < self.far_m:
+            raise ValueError(f"need 0 < near_m < far_m, got {self.near_m}, {self.far_m}")
+        if self.offset_far_m <= 0:
+            raise ValueError(f"offset_far_m must be positive, got {self.offset_far_m}")
+        levels = len(self.depth_candidates)
+        if levels != 3 or len(self.depth_feature_channels) != 3 or len(self.cost_channels) != 3:
+            raise ValueError("depth_candidates, depth_feature_channels and cost_channels need 3 levels each")
+        for c in self.depth_feature_channels:
+            if c % self.cost_groups:
+                raise ValueError(f"depth_feature_channels {c} is not a multiple of cost_groups {self.cost_groups}")
+        if self.semantic_channels % self.attention_heads:
+            raise ValueError(f"semantic_channels must be a multiple of attention_heads ({self.attention_heads})")
+        if self.aggregate_kernel % 2 != 1:
+            raise ValueError(f"aggregate_kernel must be odd, got {self.aggregate_kernel}")
+        if not self.scale_min < self.init_scale_px / (2 * self.scale_multiplier) < self.scale_max:
+            raise ValueError("init_scale_px is outside the range the scale formula can express")
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def num_sh_bases(self) -> int:
+        return (self.sh_degree + 1) ** 2
+
+    @property
+    def init_scale_logit(self) -> float:
+        """Bias that makes (min + (max-min) sigmoid(b)) * multiplier * 2 = init_scale_px (std in pixels)."""
+        factor = self.init_scale_px / (2.0 * self.scale_multiplier)
+        p = (factor - self.scale_min) / (self.scale_max - self.scale_min)
+        return math.log(p / (1.0 - p))
+
+    # ---------------------------------------------------------------- construction / IO
+    @staticmethod
+    def preset(name: str = "tiny", **overrides: Any) -> ModelConfig:
+        """A named preset with field overrides; unknown fields raise ValueError."""
+        if name not in _PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose from {', '.join(_PRESETS)}")
+        known = {f.name for f in fields(ModelConfig)}
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise ValueError(f"unknown ModelConfig field(s): {', '.join(bad)}")
+        return replace(_PRESETS[name], **_coerce(overrides))
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return replace(self, **_coerce(changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ModelConfig:
+        """Inverse of to_dict; unknown keys raise ValueError (a newer or foreign checkpoint)."""
+        known = {f.name for f in fields(ModelConfig)}
+        bad = sorted(set(data) - known)
+        if bad:
+            raise ValueError(f"unknown ModelConfig field(s): {', '.join(bad)}")
+        return ModelConfig(**_coerce(dict(data)))
+
+    def diff(self, other: ModelConfig) -> list[str]:
+        """Names of the fields whose values differ."""
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists -> tuples for the tuple-typed fields."""
+    tuple_fields = {"class_names", "depth_candidates", "depth_feature_channels", "cost_channels"}
+    return {k: tuple(v) if k in tuple_fields and isinstance(v, list) else v for k, v in values.items()}
+
+
+_PRESETS: dict[str, ModelConfig] = {
+    "tiny": ModelConfig(),
+    "paper": ModelConfig(
+        name="paper",
+        sh_degree=3,
+        stem_channels=32,
+        color_channels=64,
+        semantic_channels=64,
+        encoder_blocks=2,
+        attention_blocks=3,
+        attention_kv_stride=1,
+        norm_groups=16,
+        decoder_channels=64,
+        head_hidden=128,
+        aggregate_kernel=3,
+        depth_candidates=(48, 32, 16),
+        depth_feature_channels=(32, 16, 8),
+        cost_channels=(16, 8, 8),
+        cost_unet=True,
+    ),
+}
+
+PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)

@@ -1,0 +1,169 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+"""Cascaded plane-sweep depth (estimated-depth mode): 3 levels H/4 -> H/2 -> H, group-wise correlation.
+
+Usage:
+    net = CascadeDepth(cfg)
+    levels = net([f_quarter, f_half, f_full], K, world_from_cam, cam_from_world)   # [V,1,h_l,w_l] x 3
+
+Level 0 sweeps `depth_candidates[0]` planes uniformly in [near_m, far_m]; each finer level sweeps
+`depth_candidates[l]` planes around the upsampled (detached) previous depth, at half the previous
+spacing. Every view is matched against its k = min(depth_neighbors, V - 1) nearest views (camera
+centre distance plus a viewing-direction term). Neighbour features are warped with 4-D grid_sample
+only: the depth candidates are folded into the height axis, so the graph holds no 5-D grid_sample.
+Group-wise correlation (G groups) is averaged over the neighbours, regularised by small 3D convs (or a
+one-level 3D U-Net) and turned into depth by a softmax expectation over the candidates.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from gssplat_ros.model.attention import group_norm, upsample2x
+from gssplat_ros.model.config import ModelConfig
+from gssplat_ros.model.geometry import pixel_rays
+
+
+def nearest_views(world_from_cam: Float[Tensor, "V 4 4"], k: int, direction_weight_m: float = 1.0) -> Tensor:
+    """[V, k] int64 indices of each view's k nearest other views (static k; no self matches)."""
+    num_views = world_from_cam.shape[0]
+    centers = world_from_cam[:, :3, 3]
+    forward = world_from_cam[:, :3, 2]
+    dist = torch.linalg.vector_norm(centers[:, None, :] - centers[None, :, :], dim=-1)  # [V, V]
+    dist = dist + direction_weight_m * (1.0 - torch.matmul(forward, forward.transpose(0, 1)))
+    dist = dist + 1e6 * torch.eye(num_views, dtype=dist.dtype, device=dist.device)
+    return torch.topk(dist, k, dim=1, largest=False).indices
+
+
+def scale_intrinsics(K: Float[Tensor, "V 3 3"], factor: float) -> Tensor:
+    """Intrinsics for an image scaled by `factor` (pixel centres at +0.5 stay aligned)."""
+    scale = torch.tensor([[factor, 0.0, factor], [0.0, factor, factor], [0.0, 0.0, 1.0]], dtype=K.dtype)
+    return K * scale.to(K.device)
+
+
+class CostRegularizer(nn.Module):
+    """[V, G, D, h, w] correlation -> [V, D, h, w] candidate logits with small 3D convs (opt. a 3D U-Net)."""
+
+    def __init__(self, groups: int, channels: int, norm_groups: int, unet: bool):
+        super().__init__()
+        self.unet = unet
+
+        def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv3d(cin, cout, 3, stride, 1), group_norm(cout, norm_groups), nn.ReLU(inplace=True)
+            )
+
+        self.enc = block(groups, channels)
+        if unet:
+            self.down = block(channels, 2 * channels, stride=2)
+            self.mid = block(2 * channels, 2 * channels)
+            self.up = block(2 * channels, channels)
+        else:
+            self.mid = block(channels, channels)
+        self.out = nn.Conv3d(channels, 1, 3, 1, 1)
+
+    def forward(self, cost: Tensor) -> Tensor:
+        x = self.enc(cost)
+        if self.unet:
+            y = self.mid(self.down(x))
+            y = F.interpolate(y, size=x.shape[2:], mode="trilinear", align_corners=False)
+            x = x + self.up(y)
+        else:
+            x = self.mid(x)
+        return self.out(x)[:, 0]
+
+
+class CascadeDepth(nn.Module):
+    """Three-level cascaded MVS depth on features of the shared encoder."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        in_channels = (cfg.semantic_channels, cfg.color_channels, cfg.stem_channels)  # H/4, H/2, H
+        self.match = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(cin, cm, 3, 1, 1), group_norm(cm, cfg.norm_groups), nn.SiLU(), nn.Conv2d(cm, cm, 1))
+            for cin, cm in zip(in_channels, cfg.depth_feature_channels)
+        )
+        self.regularize = nn.ModuleList(
+            CostRegularizer(cfg.cost_groups, cr, cfg.norm_groups, cfg.cost_unet) for cr in cfg.cost_channels
+        )
+
+    def candidates(self, level: int, prev: Tensor | None, shape: tuple[int, int, int]) -> Float[Tensor, "V D h w"]:
+        """Depth planes of one level: uniform at level 0, centred on the previous estimate after."""
+        cfg = self.cfg
+        num_views, height, width = shape
+        count = cfg.depth_candidates[level]
+        spacing0 = (cfg.far_m - cfg.near_m) / (cfg.depth_candidates[0] - 1)
+        if prev is None:
+            planes = torch.linspace(cfg.near_m, cfg.far_m, count, device=self.match[0][0].weight.device)
+            return planes[None, :, None, None].expand(num_views, count, height, width)
+        spacing = spacing0 / (2.0**level)
+        steps = torch.arange(count, dtype=prev.dtype, device=prev.device) - (count - 1) / 2.0
+        return (upsample2x(prev.detach()) + steps[None, :, None, None] * spacing).clamp(min=cfg.near_m)
+
+    def cost_volume(
+        self, feats: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor, planes: Tensor, nbrs: Tensor
+    ) -> Float[Tensor, "V G D h w"]:
+        """Group-wise correlation of each view with its warped neighbours, averaged over neighbours."""
+        num_views, channels, height, width = feats.shape
+        groups = self.cfg.cost_groups
+        count = planes.shape[1]
+        rays = pixel_rays(K, height, width).reshape(num_views, height * width, 3).transpose(1, 2)  # [V,3,hw]
+        ref = feats.reshape(num_views, groups, channels // groups, 1, height, width)
+        rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
+        depth = planes.reshape(num_views, 1, count, height * width)
+        total = torch.zeros(num_views, groups, count, height, width, dtype=feats.dtype, device=feats.device)
+        num_nbrs = nbrs.shape[1]
+        for n in range(num_nbrs):  # static: k is fixed by V and the config
+            j = nbrs[:, n]
+            cw = cam_from_world.index_select(0, j)
+            K_j = K.index_select(0, j)
+            rot = torch.bmm(cw[:, :3, :3], rot_wc)  # ref cam -> neighbour cam
+            trans = torch.bmm(cw[:, :3, :3], t_wc) + cw[:, :3, 3:]  # [V, 3, 1]
+            pts = torch.bmm(rot, rays)[:, :, None, :] * depth + trans[:, :, :, None]  # [V, 3, D, hw]
+            z = pts[:, 2]
+            in_front = z > 1e-3
+            z = torch.where(in_front, z, torch.ones_like(z))
+            u = K_j[:, 0, 0, None, None] * pts[:, 0] / z + K_j[:, 0, 2, None, None]
+            v = K_j[:, 1, 1, None, None] * pts[:, 1] / z + K_j[:, 1, 2, None, None]
+            gx = torch.where(in_front, 2.0 * u / width - 1.0, torch.full_like(u, -2.0))
+            gy = torch.where(in_front, 2.0 * v / height - 1.0, torch.full_like(v, -2.0))
+            grid = torch.stack([gx, gy], dim=-1).reshape(num_views, count * height, width, 2)
+            src = feats.index_select(0, j)
+            warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            warped = warped.reshape(num_views, groups, channels // groups, count, height, width)
+            total = total + (warped * ref).mean(dim=2)
+        return total * (1.0 / num_nbrs)
+
+    def forward(
+        self,
+        feats: list[Tensor],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        cam_from_world: Float[Tensor, "V 4 4"],
+        full_width: int,
+    ) -> list[Float[Tensor, "V 1 h w"]]:
+        """Depth per level, coarse (H/4) to fine (H), metres.
+
+        Args:
+            feats: encoder features at H/4, H/2, H.
+            K: full-resolution intrinsics (pixels); scaled per level here.
+            full_width: W of the full-resolution image (sets each level's scale).
+        """
+        num_views = K.shape[0]
+        k = min(self.cfg.depth_neighbors, num_views - 1)
+        nbrs = nearest_views(world_from_cam, k)
+        levels: list[Tensor] = []
+        prev = None
+        for level, (f, match, reg) in enumerate(zip(feats, self.match, self.regularize)):
+            m = match(f)
+            _, _, height, width = m.shape
+            K_l = scale_intrinsics(K, width / full_width)
+            planes = self.candidates(level, prev, (num_views, height, width))
+            cost = self.cost_volume(m, K_l, world_from_cam, cam_from_world, planes, nbrs)
+            prob = torch.softmax(reg(cost), dim=1)  # [V, D, h, w]
+            prev = (prob * planes).sum(dim=1, keepdim=True)
+            levels.append(prev)
+        return levels

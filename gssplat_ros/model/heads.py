@@ -1,0 +1,104 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+"""Gaussian heads: two 3x3 convs per branch, and the map from raw channels to Gaussian parameters.
+
+Usage:
+    head = GaussianHead(in_ch=19, hidden=16, payload=3, cfg=cfg)
+    raw = head(features)                                      # [V, 12 + payload, H, W]
+    g = decode_gaussians(raw, geo, cfg)                       # dict of [V, H, W, ...] tensors
+
+Raw channel layout: gate (1), offset (3), scale (3), rotation (4), opacity (1), payload (SH or logits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from gssplat_ros.model.config import ModelConfig
+from gssplat_ros.model.geometry import quat_multiply, rotate_points
+
+RAW_SPLIT = (1, 3, 3, 4, 1)  # gate, offset, scale, rotation, opacity; the payload follows
+NUM_GEOMETRY_CHANNELS = sum(RAW_SPLIT)
+
+
+@dataclass
+class ViewGeometry:
+    """What the heads need to turn raw channels into world-frame Gaussians, per pixel of every view."""
+
+    means0: Tensor  # [V, H, W, 3] world, unprojected pixel centres
+    depth: Tensor  # [V, H, W] metres, 0 where invalid
+    valid: Tensor  # [V, H, W] float 0/1
+    rot_world_from_cam: Tensor  # [V, 3, 3]
+    quat_world_from_cam: Tensor  # [V, 4] wxyz
+    inv_focal_sum: Tensor  # [V] 1/fx + 1/fy
+
+
+class GaussianHead(nn.Module):
+    """conv3x3 -> GELU -> conv3x3, initialised so that Gaussians start as pixel-sized, identity-rotated
+    splats at the unprojected depth with opacity 0.5 and a zero payload residual."""
+
+    def __init__(self, in_ch: int, hidden: int, payload: int, cfg: ModelConfig, payload_init_scale: float = 0.1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, hidden, 3, 1, 1)
+        self.conv2 = nn.Conv2d(hidden, NUM_GEOMETRY_CHANNELS + payload, 3, 1, 1)
+        with torch.no_grad():
+            self.conv2.weight.mul_(0.1)
+            self.conv2.weight[NUM_GEOMETRY_CHANNELS:].mul_(payload_init_scale)
+            bias = torch.zeros(NUM_GEOMETRY_CHANNELS + payload)
+            bias[0] = cfg.gate_bias_init
+            bias[4:7] = cfg.init_scale_logit
+            bias[7] = 1.0  # rotation w: identity in the camera frame
+            self.conv2.bias.copy_(bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(F.gelu(self.conv1(x)))
+
+
+def offset_gate(logits: Tensor, mode: str) -> Tensor:
+    """Gate in [0, 1]: straight-through (hard 0/1 forward, sigmoid gradient) or soft (sigmoid)."""
+    soft = torch.sigmoid(logits)
+    if mode == "soft":
+        return soft
+    hard = (soft > 0.5).to(soft.dtype)
+    return hard + soft - soft.detach()
+
+
+def decode_gaussians(raw: Float[Tensor, "V Ch H W"], geo: ViewGeometry, cfg: ModelConfig) -> dict[str, Tensor]:
+    """Raw head channels -> world-frame Gaussian parameters per pixel (channel-last).
+
+    Returns a dict with means [V,H,W,3], quats [V,H,W,4] (wxyz, unit, world), scales [V,H,W,3] (m),
+    opacities [V,H,W], gate_logits [V,H,W], gate [V,H,W], offsets [V,H,W,3] (world, before gating),
+    payload [V,H,W,P].
+    """
+    raw = raw.permute(0, 2, 3, 1).contiguous()  # channel-last once; contiguous keeps the splits fast
+    gate_logits, off_raw, scale_raw, rot_raw, opa_raw, payload = torch.split(
+        raw, [*RAW_SPLIT, raw.shape[-1] - NUM_GEOMETRY_CHANNELS], dim=-1
+    )
+    gate_logits = gate_logits[..., 0]
+    gate = offset_gate(gate_logits, cfg.gate)
+    # offsets: at most depth / offset_far_m along each camera axis, rotated to the world
+    offset_cam = torch.tanh(off_raw) * (geo.depth / cfg.offset_far_m)[..., None]
+    offsets = rotate_points(geo.rot_world_from_cam, offset_cam)
+    means = geo.means0 + gate[..., None] * offsets
+    # scales: (min + (max-min) sigmoid) * depth * multiplier * (1/fx + 1/fy); depth floored at near_m
+    size = cfg.scale_min + (cfg.scale_max - cfg.scale_min) * torch.sigmoid(scale_raw)
+    footprint = geo.depth.clamp(min=cfg.near_m) * cfg.scale_multiplier * geo.inv_focal_sum[:, None, None]
+    scales = size * footprint[..., None]
+    # rotation: predicted in the camera frame, composed with the camera's world rotation
+    local = F.normalize(rot_raw, dim=-1, eps=1e-8)
+    quats = F.normalize(quat_multiply(geo.quat_world_from_cam[:, None, None, :], local), dim=-1)
+    opacities = torch.sigmoid(opa_raw[..., 0]) * geo.valid
+    return {
+        "means": means,
+        "quats": quats,
+        "scales": scales,
+        "opacities": opacities,
+        "gate_logits": gate_logits,
+        "gate": gate,
+        "offsets": offsets,
+        "payload": payload,
+    }

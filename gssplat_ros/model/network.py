@@ -1,0 +1,197 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+"""GSsplatNet: V posed RGB(-D) views -> per-pixel colour and semantic Gaussians (plus training extras).
+
+Usage:
+    net = GSsplatNet(ModelConfig.preset("tiny"))
+    out = net(images, K, world_from_cam, cam_from_world, depth)     # dict; every OUTPUT_NAMES entry
+    pred = Prediction.from_outputs(out)
+    onnx_module = ExportWrapper(net)                                 # positional INPUT_NAMES -> tuple
+
+Shapes: images [V,3,H,W] in [0,1]; K [V,3,3] pixels; world_from_cam / cam_from_world [V,4,4] (OpenCV
+axes; the inverse is computed on the host); depth [V,1,H,W] metres (0 = invalid) in sensor mode, None
+in estimated mode. V >= 2; H and W divisible by 4.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from gssplat_ros.gaussians import rgb_to_sh_dc
+from gssplat_ros.model.aggregation import SpatialAggregation, voxel_index
+from gssplat_ros.model.config import ModelConfig
+from gssplat_ros.model.depth import CascadeDepth
+from gssplat_ros.model.encoder import ColorDecoder, Encoder, SemanticDecoder
+from gssplat_ros.model.geometry import (
+    SHRotation,
+    masked_avg_pool,
+    pixel_rays,
+    rotmat_to_quat,
+    sh_damping,
+    unproject,
+)
+from gssplat_ros.model.heads import GaussianHead, ViewGeometry, decode_gaussians
+from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES
+
+
+class GSsplatNet(nn.Module):
+    """The GSsplat encoder (see ARCHITECTURE.md section 1 and the package docstrings of each part)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        cd = cfg.decoder_channels
+        self.encoder = Encoder(cfg)
+        self.color_decoder = ColorDecoder(cfg)
+        self.semantic_decoder = SemanticDecoder(cfg)
+        self.depth_net = CascadeDepth(cfg) if cfg.depth_mode == "estimated" else None
+        if cfg.aggregate:
+            self.color_aggregate = SpatialAggregation(cd, cfg.aggregate_kernel)
+            self.semantic_aggregate = SpatialAggregation(cd, cfg.aggregate_kernel)
+        self.color_head = GaussianHead(cd + 3, cfg.head_hidden, 3 * cfg.num_sh_bases, cfg)
+        self.semantic_head = GaussianHead(cd, cfg.head_hidden, cfg.num_classes, cfg, payload_init_scale=1.0)
+        self.sh_rotation = SHRotation(cfg.sh_degree)
+        self.register_buffer("sh_damping", sh_damping(cfg.sh_degree)[:, None], persistent=False)  # [K, 1]
+
+    # ------------------------------------------------------------------------------------------
+    def _check_inputs(self, images, K, world_from_cam, cam_from_world, depth) -> None:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be [V, 3, H, W], got {tuple(images.shape)}")
+        num_views, _, height, width = images.shape
+        if num_views < 2:
+            raise ValueError(f"images: need V >= 2 views, got {num_views}")
+        if height % 4 or width % 4:
+            raise ValueError(f"images: H and W must be divisible by 4, got {height}x{width}")
+        for name, t, shape in (
+            ("K", K, (num_views, 3, 3)),
+            ("world_from_cam", world_from_cam, (num_views, 4, 4)),
+            ("cam_from_world", cam_from_world, (num_views, 4, 4)),
+        ):
+            if tuple(t.shape) != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+        if self.cfg.depth_mode == "sensor":
+            if depth is None:
+                raise ValueError("depth: the sensor-depth model needs depth [V, 1, H, W]")
+            if tuple(depth.shape) != (num_views, 1, height, width):
+                raise ValueError(f"depth must have shape {(num_views, 1, height, width)}, got {tuple(depth.shape)}")
+
+    def forward(
+        self,
+        images: Float[Tensor, "V 3 H W"],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        cam_from_world: Float[Tensor, "V 4 4"],
+        depth: Optional[Float[Tensor, "V 1 H W"]] = None,
+    ) -> dict:
+        """Predict per-pixel Gaussians for every view.
+
+        Returns:
+            dict with every name of prediction.OUTPUT_NAMES ([V, H, W, ...]) plus training extras:
+            context_logits [V,C,H,W] (2D logits of the semantic decoder), means0 [V,H,W,3] (unprojected
+            centres), valid [V,H,W], color_gate_logits / sem_gate_logits [V,H,W], color_gate / sem_gate
+            [V,H,W] (the gate values used: 0/1 forward with the straight-through gate),
+            color_offsets / sem_offsets [V,H,W,3] (world, before gating), and depth_levels (list of
+            [V,1,h,w], coarse to fine; empty in sensor mode).
+        """
+        cfg = self.cfg
+        self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
+        num_views, _, height, width = images.shape
+        feats = self.encoder(images)
+
+        if self.depth_net is not None:
+            depth_levels = self.depth_net(
+                [feats.quarter, feats.color, feats.full], K, world_from_cam, cam_from_world, width
+            )
+            depth_full = depth_levels[-1][:, 0]
+            depth_quarter = depth_levels[0]
+        else:
+            depth_levels = []
+            depth_full = depth[:, 0]
+            depth_quarter = masked_avg_pool(depth, 4)
+
+        valid = (depth_full > 0).to(images.dtype)
+        rot = world_from_cam[:, :3, :3]
+        means0 = unproject(pixel_rays(K, height, width), depth_full, world_from_cam)
+        geo = ViewGeometry(
+            means0=means0,
+            depth=depth_full,
+            valid=valid,
+            rot_world_from_cam=rot,
+            quat_world_from_cam=rotmat_to_quat(rot),
+            inv_focal_sum=1.0 / K[:, 0, 0] + 1.0 / K[:, 1, 1],
+        )
+
+        color_feat = self.color_decoder(feats.color)
+        sem_feat, context_logits = self.semantic_decoder(feats.semantic, depth_quarter / cfg.far_m)
+        if cfg.aggregate:
+            index = voxel_index(means0.reshape(-1, 3), valid.reshape(-1), cfg.voxel_size_m, cfg.hash_table_size)
+            color_feat = self.color_aggregate(color_feat, index)
+            sem_feat = self.semantic_aggregate(sem_feat, index)
+
+        color = decode_gaussians(self.color_head(torch.cat([color_feat, images], dim=1)), geo, cfg)
+        sem = decode_gaussians(self.semantic_head(sem_feat), geo, cfg)
+
+        # SH: residual on top of the input colour's DC, higher orders damped, camera -> world frame
+        num_bases = cfg.num_sh_bases
+        sh = color["payload"].reshape(num_views, height, width, num_bases, 3) * self.sh_damping
+        dc = rgb_to_sh_dc(images.permute(0, 2, 3, 1))[:, :, :, None, :]  # [V, H, W, 1, 3]
+        sh = torch.cat([sh[:, :, :, :1] + dc, sh[:, :, :, 1:]], dim=3)
+        sh = self.sh_rotation(sh.reshape(num_views, height * width, num_bases, 3), rot)
+        sh = sh.reshape(num_views, height, width, num_bases, 3)
+
+        return {
+            "color_means": color["means"],
+            "color_quats": color["quats"],
+            "color_scales": color["scales"],
+            "color_opacities": color["opacities"],
+            "color_sh": sh,
+            "sem_means": sem["means"],
+            "sem_quats": sem["quats"],
+            "sem_scales": sem["scales"],
+            "sem_opacities": sem["opacities"],
+            "sem_logits": sem["payload"],
+            "depth": depth_full,
+            # ---- training extras
+            "context_logits": context_logits,
+            "means0": means0,
+            "valid": valid,
+            "color_gate_logits": color["gate_logits"],
+            "sem_gate_logits": sem["gate_logits"],
+            "color_gate": color["gate"],
+            "sem_gate": sem["gate"],
+            "color_offsets": color["offsets"],
+            "sem_offsets": sem["offsets"],
+            "depth_levels": depth_levels,
+        }
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class ExportWrapper(nn.Module):
+    """Positional INPUT_NAMES in (depth only in sensor mode), a tuple in OUTPUT_NAMES order out."""
+
+    input_names = INPUT_NAMES
+    output_names = OUTPUT_NAMES
+
+    def __init__(self, net: GSsplatNet):
+        super().__init__()
+        self.net = net
+
+    def forward(
+        self,
+        images: Tensor,
+        K: Tensor,
+        world_from_cam: Tensor,
+        cam_from_world: Tensor,
+        depth: Optional[Tensor] = None,
+    ) -> tuple[Tensor, ...]:
+        out = self.net(images, K, world_from_cam, cam_from_world, depth)
+        return tuple(out[name] for name in OUTPUT_NAMES)
+
+    def graph_input_names(self) -> tuple[str, ...]:
+        """The inputs the exported graph takes for this model's depth mode."""
+        return INPUT_NAMES if self.net.cfg.depth_mode == "sensor" else INPUT_NAMES[:4]
