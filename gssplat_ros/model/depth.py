@@ -33,7 +33,8 @@ def nearest_views(world_from_cam: Float[Tensor, "V 4 4"], k: int, direction_weig
     forward = world_from_cam[:, :3, 2]
     dist = torch.linalg.vector_norm(centers[:, None, :] - centers[None, :, :], dim=-1)  # [V, V]
     dist = dist + direction_weight_m * (1.0 - torch.matmul(forward, forward.transpose(0, 1)))
-    dist = dist + 1e6 * torch.eye(num_views, dtype=dist.dtype, device=dist.device)
+    idx = torch.arange(num_views, device=dist.device)
+    dist = dist + 1e6 * (idx[:, None] == idx[None, :]).to(dist.dtype)  # never match a view with itself
     return torch.topk(dist, k, dim=1, largest=False).indices
 
 

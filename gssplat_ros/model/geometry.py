@@ -75,7 +75,8 @@ def rotmat_to_quat(rot: Float[Tensor, "N 3 3"]) -> Float[Tensor, "N 4"]:
         dim=1,
     )  # [N, 4 candidates, 4]; candidate i = 4 q_i * q
     cands = cands / (2.0 * torch.sqrt(sq.clamp(min=1e-12)))[..., None]
-    pick = torch.nn.functional.one_hot(sq.argmax(dim=-1), 4).to(rot.dtype)  # [N, 4]
+    which = torch.arange(4, device=rot.device)
+    pick = (sq.argmax(dim=-1, keepdim=True) == which).to(rot.dtype)  # [N, 4] one-hot, no OneHot op
     q = (cands * pick[..., None]).sum(dim=1)
     q = q * torch.where(q[:, :1] < 0, -1.0, 1.0)  # w >= 0
     return torch.nn.functional.normalize(q, dim=-1)

@@ -36,6 +36,8 @@ from gssplat_ros.model.geometry import (
 from gssplat_ros.model.heads import GaussianHead, ViewGeometry, decode_gaussians
 from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES
 
+GRAPH_DEPTH_OUTPUT = "depth_out"  # ONNX name of the `depth` output (the input is called `depth` too)
+
 
 class GSsplatNet(nn.Module):
     """The GSsplat encoder (see ARCHITECTURE.md section 1 and the package docstrings of each part)."""
@@ -172,14 +174,22 @@ class GSsplatNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """Positional INPUT_NAMES in (depth only in sensor mode), a tuple in OUTPUT_NAMES order out."""
+    """Positional INPUT_NAMES in (depth only in sensor mode), a tuple in OUTPUT_NAMES order out.
+
+    ONNX needs unique value names, but the contract names both an input and an output `depth`; the
+    graph's output is therefore called GRAPH_DEPTH_OUTPUT (see `graph_output_names`), and runtimes map
+    outputs by position. In sensor mode the network itself never reads `cam_from_world`; with
+    `keep_all_inputs` it is tied to the depth output by a zero-weighted term so that the exported graph
+    keeps every contract input (one uniform feed for both depth modes).
+    """
 
     input_names = INPUT_NAMES
     output_names = OUTPUT_NAMES
 
-    def __init__(self, net: GSsplatNet):
+    def __init__(self, net: GSsplatNet, keep_all_inputs: bool = True):
         super().__init__()
         self.net = net
+        self.keep_all_inputs = keep_all_inputs
 
     def forward(
         self,
@@ -190,8 +200,15 @@ class ExportWrapper(nn.Module):
         depth: Optional[Tensor] = None,
     ) -> tuple[Tensor, ...]:
         out = self.net(images, K, world_from_cam, cam_from_world, depth)
+        if self.keep_all_inputs:
+            out["depth"] = out["depth"] + 0.0 * cam_from_world[:1, 3:, 3:].reshape(1, 1, 1)
         return tuple(out[name] for name in OUTPUT_NAMES)
 
     def graph_input_names(self) -> tuple[str, ...]:
         """The inputs the exported graph takes for this model's depth mode."""
         return INPUT_NAMES if self.net.cfg.depth_mode == "sensor" else INPUT_NAMES[:4]
+
+    @staticmethod
+    def graph_output_names() -> tuple[str, ...]:
+        """OUTPUT_NAMES with `depth` renamed to GRAPH_DEPTH_OUTPUT (unique ONNX value names)."""
+        return tuple(GRAPH_DEPTH_OUTPUT if n == "depth" else n for n in OUTPUT_NAMES)
