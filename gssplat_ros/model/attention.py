@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -69,15 +68,14 @@ class SelfAttention2d(nn.Module):
         num_views, channels, height, width = x.shape
         d = channels // self.heads
         h = self.norm(x)
-        q = self.q(h) * (1.0 / math.sqrt(d))  # scale the queries, not the [L, Lk] scores
-        q = q.reshape(num_views, self.heads, d, height * width).transpose(2, 3)  # [V, nh, L, d]
+        q = self.q(h).reshape(num_views, self.heads, d, height * width).transpose(2, 3)  # [V, nh, L, d]
         if self.kv_stride > 1:
             h = F.avg_pool2d(h, self.kv_stride)  # floor: an odd last row/column is dropped from the keys
         kv = self.kv(h)
         length = kv.shape[2] * kv.shape[3]
-        k, v = kv.reshape(num_views, 2, self.heads, d, length).unbind(1)  # [V, nh, d, Lk]
-        attn = torch.softmax(torch.matmul(q, k), dim=-1)  # [V, nh, L, Lk]
-        out = torch.matmul(attn, v.transpose(2, 3))  # [V, nh, L, d]
+        k, v = kv.reshape(num_views, 2, self.heads, d, length).transpose(3, 4).unbind(1)  # [V, nh, Lk, d]
+        # fused kernels in eager mode (no [L, Lk] matrix kept on GPU); MatMul + Softmax in ONNX
+        out = F.scaled_dot_product_attention(q, k, v)  # [V, nh, L, d]
         out = out.transpose(2, 3).reshape(num_views, channels, height, width)
         return x + self.proj(out)
 

@@ -27,15 +27,15 @@ class ModelConfig:
     depth_mode: DepthMode = "sensor"  # sensor: depth is an input; estimated: cascaded cost volume
     # ---------------------------------------------------------------- encoder / decoders
     stem_channels: int = 16  # conv 3 -> stem at H (paper 32)
-    color_channels: int = 32  # F_r at H/2 (paper 64)
-    semantic_channels: int = 32  # F_s at H/4 (paper 64)
-    encoder_blocks: int = 1  # residual blocks after each stride-2 stage
-    attention_blocks: int = 1  # [residual + self-attention] blocks at H/4 (paper 3)
+    color_channels: int = 48  # F_r at H/2 (paper 64)
+    semantic_channels: int = 64  # F_s at H/4 (paper 64)
+    encoder_blocks: int = 2  # residual blocks per stride-2 stage (the first one strides)
+    attention_blocks: int = 2  # [residual + self-attention] blocks at H/4 (paper 3)
     attention_heads: int = 4
     attention_kv_stride: int = 4  # keys/values average-pooled by this (1 = full attention, as in the paper)
     norm_groups: int = 8  # GroupNorm groups (reduced to a divisor of the channel count)
     decoder_channels: int = 16  # full-resolution feature width of both decoders (paper 64)
-    head_hidden: int = 16  # hidden width of the two-conv Gaussian heads (paper 2 x 64)
+    head_hidden: int = 24  # hidden width of the two-conv Gaussian heads (paper 2 x 64)
     # ---------------------------------------------------------------- spatial-unit aggregation
     aggregate: bool = True  # point-level interaction across views
     voxel_size_m: float = 0.1  # spatial unit edge length
