@@ -48,7 +48,7 @@ class ModelConfig:
     init_scale_px: float = 0.7  # the scale-logit bias makes the initial std about this many pixels
     offset_far_m: float = 10.0  # an offset moves a centre by at most depth / offset_far_m per camera axis
     gate: GateMode = "straight_through"  # offset gate: hard forward + sigmoid gradient, or soft sigmoid
-    gate_bias_init: float = 0.0  # initial gate logit (0: half the offsets open, like the released code)
+    gate_bias_init: float = -1.0  # initial gate logit of every pixel: all closed, sigmoid 0.27 (a live gradient)
     # ---------------------------------------------------------------- depth estimation (estimated mode)
     near_m: float = 0.1  # depth range of the plane sweep; also normalises the depth fed to the decoder
     far_m: float = 10.0

@@ -48,6 +48,7 @@ class GaussianHead(nn.Module):
         with torch.no_grad():
             self.conv2.weight.mul_(0.1)
             self.conv2.weight[NUM_GEOMETRY_CHANNELS:].mul_(payload_init_scale)
+            self.conv2.weight[0].zero_()  # every gate starts at gate_bias_init exactly (it still gets gradient)
             bias = torch.zeros(NUM_GEOMETRY_CHANNELS + payload)
             bias[0] = cfg.gate_bias_init
             bias[4:7] = cfg.init_scale_logit
@@ -58,13 +59,32 @@ class GaussianHead(nn.Module):
         return self.conv2(F.gelu(self.conv1(x)))
 
 
-def offset_gate(logits: Tensor, mode: str) -> Tensor:
-    """Gate in [0, 1]: straight-through (hard 0/1 forward, sigmoid gradient) or soft (sigmoid)."""
+def offset_gate(logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
+    """(gate, soft): gate in [0, 1] for the losses, soft = sigmoid(logits).
+
+    straight-through: gate is hard 0/1 in the forward pass with the sigmoid's gradient; soft: gate = soft.
+    """
     soft = torch.sigmoid(logits)
     if mode == "soft":
-        return soft
+        return soft, soft
     hard = (soft > 0.5).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + soft - soft.detach(), soft
+
+
+def gated_offsets(offsets: Tensor, logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
+    """(gate * offset, gate) per pixel.
+
+    With the straight-through gate the forward value is hard * offset, exactly 0 for a closed gate, but
+    the gradient is that of soft * offset: the gate learns whether its offset would help, and the offset
+    itself keeps learning while its gate is still closed (a plain hard * offset would give it no gradient
+    until the gate opens).
+    """
+    gate, soft = offset_gate(logits, mode)
+    if mode == "soft":
+        return soft[..., None] * offsets, gate
+    hard = (soft.detach() > 0.5).to(soft.dtype)[..., None]
+    relaxed = soft[..., None] * offsets
+    return hard * offsets.detach() + relaxed - relaxed.detach(), gate
 
 
 def decode_gaussians(raw: Float[Tensor, "V Ch H W"], geo: ViewGeometry, cfg: ModelConfig) -> dict[str, Tensor]:
@@ -79,11 +99,11 @@ def decode_gaussians(raw: Float[Tensor, "V Ch H W"], geo: ViewGeometry, cfg: Mod
         raw, [*RAW_SPLIT, raw.shape[-1] - NUM_GEOMETRY_CHANNELS], dim=-1
     )
     gate_logits = gate_logits[..., 0]
-    gate = offset_gate(gate_logits, cfg.gate)
     # offsets: at most depth / offset_far_m along each camera axis, rotated to the world
     offset_cam = torch.tanh(off_raw) * (geo.depth / cfg.offset_far_m)[..., None]
     offsets = rotate_points(geo.rot_world_from_cam, offset_cam)
-    means = geo.means0 + gate[..., None] * offsets
+    applied, gate = gated_offsets(offsets, gate_logits, cfg.gate)
+    means = geo.means0 + applied
     # scales: (min + (max-min) sigmoid) * depth * multiplier * (1/fx + 1/fy); depth floored at near_m
     size = cfg.scale_min + (cfg.scale_max - cfg.scale_min) * torch.sigmoid(scale_raw)
     footprint = geo.depth.clamp(min=cfg.near_m) * cfg.scale_multiplier * geo.inv_focal_sum[:, None, None]

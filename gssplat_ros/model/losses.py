@@ -46,6 +46,7 @@ class LossConfig:
     group_depth_source: str = "batch"  # "batch": context_depth; "predicted": the depth the centres came from
     gate_prior_weight: float = 0.0  # optional cost of an open gate (mean sigmoid of the gate logits)
     group_near_m: float = 0.01  # projected points closer than this are not in the z-buffer
+    group_membership_gradient: bool = False  # let (1 - gate) carry gradient in the group loss (see group_depth_loss)
 
 
 class RenderedTargets(NamedTuple):
@@ -104,19 +105,25 @@ def group_depth_loss(
     cam_from_world: Float[Tensor, "V 4 4"],
     depth_ref: Float[Tensor, "V H W"],
     near_m: float = 0.01,
+    detach_weight: bool = True,
 ) -> Tensor:
     """Group-based depth supervision of the non-offset Gaussians (gate < 0.5) of all context views.
 
     Every non-offset centre is projected into every context view; a z-buffer (scatter_reduce amin,
     no gradient) keeps the nearest centre per pixel; the winners' camera depth is compared with the
-    view's depth by smooth-L1, each term weighted by (1 - gate). Gradients reach the centres (so the
-    offsets, the gate through `gate * offset`, and an estimated depth) and the gate through the
-    weight, which is what lets a straight-through or soft gate learn.
+    view's depth by smooth-L1 and averaged. Gradients reach the centres: the depth they came from (when
+    estimated), and, through the straight-through `gate * offset`, both the offsets and the gate logits,
+    which learn whether opening the gate would make the centre more consistent with the views.
+
+    With `detach_weight` (default) group membership (1 - gate) only selects terms. Letting it carry
+    gradient rewards opening gates for its own sake (an open gate leaves the loss): overfitting one
+    window for 150 steps, that drove every gate open and saturated (logits ~12, the group loss 0), while
+    with membership detached about 80 % opened, with logits ~1 and the group loss still active.
     """
     num_views, height, width, _ = means.shape
     pts = means.reshape(-1, 3)  # [N, 3]
     member = (gate.detach() < 0.5).reshape(-1) & (point_valid.reshape(-1) > 0)  # non-offset group
-    weight = (1.0 - gate).reshape(-1)
+    weight = (1.0 - gate).reshape(-1).detach() if detach_weight else (1.0 - gate).reshape(-1)
     rot, trans = cam_from_world[:, :3, :3], cam_from_world[:, :3, 3]
     cam = torch.matmul(pts[None], rot.transpose(1, 2)) + trans[:, None, :]  # [V, N, 3]
     z = cam[..., 2]
@@ -211,6 +218,7 @@ def compute_losses(
             cam_from_world,
             depth_ref,
             lcfg.group_near_m,
+            detach_weight=not lcfg.group_membership_gradient,
         )
     terms["group"] = lcfg.group_weight * (terms["group_color"] + terms["group_semantic"])
 
