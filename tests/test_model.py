@@ -323,3 +323,15 @@ def test_onnx_export_matches_torch(tmp_path, depth_mode):
         # float32 reorderings between the two runtimes; positions in metres, logits O(1)
         assert np.abs(r.numpy() - o).max() < 1e-3, name
     assert math.isfinite(float(np.abs(got[0]).max()))
+
+
+def test_straight_through_gate_forward_is_hard_and_both_inputs_learn():
+    from gssplat_ros.model.heads import gated_offsets
+
+    offsets = torch.randn(4, 3, requires_grad=True)
+    logits = torch.tensor([-2.0, -0.1, 0.1, 3.0], requires_grad=True)
+    applied, gate = gated_offsets(offsets, logits, "straight_through")
+    assert torch.equal(gate.detach(), torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    assert torch.equal(applied[:2].detach(), torch.zeros(2, 3)) and torch.equal(applied[2:].detach(), offsets[2:])
+    applied.sum().backward()
+    assert (logits.grad != 0).all() and (offsets.grad[:2] != 0).all()  # closed gates: offsets still learn
