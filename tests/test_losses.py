@@ -81,7 +81,7 @@ def test_group_loss_excludes_the_offset_group_and_reaches_the_gate():
     offset = torch.tensor([0.0, 0.0, 0.3])
     logits = torch.full((2, H, W), -1.0, requires_grad=True)
     soft = torch.sigmoid(logits)
-    gate = (soft > 0.5).float() + soft - soft.detach()  # straight-through, all closed
+    gate = (soft > 0.5).float() + (soft - soft.detach())  # straight-through, all closed
     loss = group_depth_loss(means + gate[..., None] * offset, gate, valid, K, cfw, depth)
     loss.backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0

@@ -68,7 +68,7 @@ def offset_gate(logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
     if mode == "soft":
         return soft, soft
     hard = (soft > 0.5).to(soft.dtype)
-    return hard + soft - soft.detach(), soft
+    return hard + (soft - soft.detach()), soft  # (x - x) = 0 exactly: the forward value is exactly hard
 
 
 def gated_offsets(offsets: Tensor, logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
@@ -84,7 +84,7 @@ def gated_offsets(offsets: Tensor, logits: Tensor, mode: str) -> tuple[Tensor, T
         return soft[..., None] * offsets, gate
     hard = (soft.detach() > 0.5).to(soft.dtype)[..., None]
     relaxed = soft[..., None] * offsets
-    return hard * offsets.detach() + relaxed - relaxed.detach(), gate
+    return hard * offsets.detach() + (relaxed - relaxed.detach()), gate
 
 
 def decode_gaussians(raw: Float[Tensor, "V Ch H W"], geo: ViewGeometry, cfg: ModelConfig) -> dict[str, Tensor]:
