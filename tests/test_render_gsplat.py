@@ -1,7 +1,6 @@
 """gsplat (CUDA) backend vs the CPU backend on the same scenes; skips without CUDA and gsplat."""
 
 import pytest
-import torch
 
 from gssplat_ros.render import RenderSettings, gsplat_usable, render
 from tests.test_render_cpu import make_scene
