@@ -98,3 +98,11 @@ def test_help_lists_subcommands():
     assert r.returncode == 0
     for name in ("render", "data", "train", "eval", "bench", "export", "bag", "process"):
         assert name in r.stdout
+
+
+def test_bench_render_quick_prints_a_table():
+    pytest.importorskip("numba")
+    r = gssplat("bench", "render", "--quick", "--backend", "cpu")
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| cpu |")]
+    assert len(rows) == 1 and "10000" in rows[0] and "160x120" in rows[0]
