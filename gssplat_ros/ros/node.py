@@ -1,0 +1,338 @@
+"""`gssplat_node`: synced camera, pose and depth in; semantic renders and Gaussian clouds out.
+
+Usage:
+    gssplat_node --ros-args --params-file config/gssplat.yaml -r image:=/camera/image_raw
+    ros2 launch gssplat_ros gssplat.launch.py
+
+The node only wires: it converts messages (conversions.py), feeds the core Pipeline, and publishes.
+Subscription callbacks never run the network: they hand work to one worker thread through
+latest-wins slots, so a slow model drops stale work instead of queueing it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header, String
+
+from gssplat_ros.cameras import scale_K
+from gssplat_ros.pipeline import Pipeline, RenderResult
+from gssplat_ros.ros import conversions as conv
+from gssplat_ros.ros.params import NodeConfig, ParameterError, declare_and_read
+from gssplat_ros.ros.sync import make_synchronizer
+from gssplat_ros.window import Frame, FrameError
+
+
+@dataclass
+class RenderJob:
+    stamp_ns: int
+    world_from_cam: np.ndarray  # [4, 4]
+    received: float  # time.monotonic() when its input arrived
+    new_window: bool  # predict first (the window changed)
+
+
+class LatencyStats:
+    """Rolling per-stage latencies (ms), reported as p50/p95."""
+
+    def __init__(self, size: int = 300):
+        self._values: dict[str, deque] = {}
+        self._lock = threading.Lock()
+        self.size = size
+
+    def add(self, stage: str, ms: float) -> None:
+        with self._lock:
+            self._values.setdefault(stage, deque(maxlen=self.size)).append(ms)
+
+    def percentiles(self) -> dict[str, tuple[float, float]]:
+        with self._lock:
+            return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in self._values.items() if v}
+
+
+class GssplatNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("gssplat", **kwargs)
+        self.cfg: NodeConfig = declare_and_read(self)
+        cfg = self.cfg
+        self.pipeline = Pipeline(cfg.pipeline_config())
+        self.palette = np.asarray(cfg.palette, dtype=np.uint8).reshape(-1, 3)
+        self.dropped: Counter = Counter()
+        self.counts: Counter = Counter()
+        self.latency = LatencyStats()
+        self._started = time.monotonic()
+        self._last_warn: dict[str, float] = {}
+        self._camera_info: Optional[CameraInfo] = None
+        self._last_stamp_ns: Optional[int] = None
+        self._last_K: Optional[np.ndarray] = None  # model-size intrinsics of the latest frame
+        self._prediction = None
+        self._lock = threading.Lock()
+        self._pending: Optional[RenderJob] = None  # latest wins
+        self._pose_requests: deque = deque(maxlen=4)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+        # QoS: sensor data (best effort) by default; reliable on request. Outputs are reliable.
+        if cfg.qos_profile == "reliable":
+            in_qos = QoSProfile(depth=cfg.qos_depth, reliability=ReliabilityPolicy.RELIABLE)
+        else:
+            in_qos = QoSProfile(depth=cfg.qos_depth, reliability=qos_profile_sensor_data.reliability,
+                                durability=qos_profile_sensor_data.durability, history=qos_profile_sensor_data.history)
+        out_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        inputs = MutuallyExclusiveCallbackGroup()
+        pose_type, pose_topic = (PoseStamped, "pose") if cfg.pose_source == "pose" else (Odometry, "odom")
+        synced = [(Image, "image"), (pose_type, pose_topic)] + ([(Image, "depth")] if cfg.use_depth else [])
+        self._sync = make_synchronizer(self, synced, in_qos, cfg.sync_queue_size, cfg.sync_slop_s,
+                                       self._on_synced, callback_group=inputs)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos, callback_group=inputs)
+        self.create_subscription(PoseStamped, "~/render_pose", self._on_render_pose, out_qos, callback_group=inputs)
+        self.create_subscription(String, "~/save_map", self._on_save_map, out_qos, callback_group=inputs)
+        # Count raw input rates (diagnostics) without touching the sync path.
+        self.create_subscription(Image, "image", lambda _m: self.counts.update(["image_in"]), in_qos,
+                                 callback_group=inputs)
+
+        self.pub_image = self.create_publisher(Image, "~/render/image", out_qos)
+        self.pub_semantic = self.create_publisher(Image, "~/render/semantic", out_qos)
+        self.pub_semantic_color = self.create_publisher(Image, "~/render/semantic_color", out_qos)
+        self.pub_depth = self.create_publisher(Image, "~/render/depth", out_qos)
+        self.pub_info = self.create_publisher(CameraInfo, "~/render/camera_info", out_qos)
+        self.pub_cloud = self.create_publisher(PointCloud2, "~/gaussians", out_qos)
+        self.pub_map = self.create_publisher(PointCloud2, "~/map/gaussians", out_qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", out_qos)
+        timers = MutuallyExclusiveCallbackGroup()
+        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, callback_group=timers)
+        if cfg.fuse_map:
+            self.create_timer(cfg.map_publish_period_s, self._publish_map, callback_group=timers)
+
+        self._worker = threading.Thread(target=self._work_loop, name="gssplat-inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ready: V={cfg.window_size} model {cfg.model_width}x{cfg.model_height}, depth {cfg.depth_mode}, "
+            f"runtime {cfg.runtime} on {self.pipeline.device}, pose from '{pose_topic}', depth "
+            f"{'on' if cfg.use_depth else 'off'}, QoS {cfg.qos_profile}"
+        )
+
+    # ----------------------------------------------------------------- input callbacks (never block)
+    def _drop(self, reason: str, message: str) -> None:
+        self.dropped[reason] += 1
+        now = time.monotonic()
+        if now - self._last_warn.get(reason, -1e9) >= self.cfg.warn_throttle_s:
+            self._last_warn[reason] = now
+            self.get_logger().warn(f"dropping frame ({reason}): {message} [{self.dropped[reason]} so far]")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_synced(self, image: Image, pose_msg, depth: Optional[Image] = None) -> None:
+        try:
+            self._handle_synced(image, pose_msg, depth)
+        except Exception as exc:  # a malformed message must never take the node down
+            self._drop("internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _handle_synced(self, image: Image, pose_msg, depth: Optional[Image]) -> None:
+        received = time.monotonic()
+        self.counts["synced"] += 1
+        stamp_ns = conv.stamp_to_ns(image.header.stamp)
+        try:
+            frame = self._to_frame(image, pose_msg, depth, stamp_ns)
+        except (conv.ConversionError, FrameError) as exc:
+            self._drop(exc.reason, str(exc))
+            return
+        if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns:
+            # Time went backwards (a looped bag, a restarted driver): start a fresh window.
+            self.get_logger().warn("input time jumped backwards: resetting the keyframe window")
+            self.dropped["time_jump_back"] += 1
+            self.pipeline.reset()
+        elif stamp_ns == self._last_stamp_ns:
+            self._drop("duplicate_stamp", f"stamp {stamp_ns} seen already")
+            return
+        self._last_stamp_ns = stamp_ns
+        try:
+            is_keyframe = self.pipeline.add_frame(frame)
+        except FrameError as exc:
+            self._drop(exc.reason, str(exc))
+            return
+        h, w = frame.image.shape[:2]
+        K = torch.as_tensor(frame.K, dtype=torch.float64)
+        self._last_K = scale_K(K, self.render_size[0] / w, self.render_size[1] / h).numpy()
+        self.counts["keyframes"] += int(is_keyframe)
+        self.latency.add("convert", (time.monotonic() - received) * 1e3)
+        job = RenderJob(stamp_ns, frame.world_from_cam, received, is_keyframe and self.pipeline.window_ready())
+        with self._lock:
+            if self._pending is not None:
+                self.counts["superseded"] += 1
+                job.new_window = job.new_window or self._pending.new_window  # keep the pending prediction
+            self._pending = job
+        self._wake.set()
+
+    def _to_frame(self, image: Image, pose_msg, depth: Optional[Image], stamp_ns: int) -> Frame:
+        info = self._camera_info
+        if info is None:
+            raise conv.ConversionError("missing_camera_info", "no camera_info received yet")
+        rgb = conv.color_image(image)
+        K = conv.camera_info_to_K(info, rgb.shape[1], rgb.shape[0])
+        pose = pose_msg.pose if isinstance(pose_msg, PoseStamped) else pose_msg.pose.pose
+        world_from_cam = conv.pose_msg_to_matrix(pose)
+        depth_m = None
+        if depth is not None:
+            depth_m = conv.depth_image(depth)
+            if depth_m.shape != rgb.shape[:2]:
+                raise conv.ConversionError("depth_size_mismatch",
+                                           f"depth {depth_m.shape[::-1]} vs image {rgb.shape[1::-1]}")
+        return Frame(stamp_ns=stamp_ns, image=rgb, K=K, world_from_cam=world_from_cam, depth=depth_m)
+
+    def _on_render_pose(self, msg: PoseStamped) -> None:
+        try:
+            world_from_cam = conv.pose_msg_to_matrix(msg.pose)
+        except conv.ConversionError as exc:
+            self._drop("bad_render_pose", str(exc))
+            return
+        self._pose_requests.append(RenderJob(conv.stamp_to_ns(msg.header.stamp), world_from_cam,
+                                             time.monotonic(), False))
+        self._wake.set()
+
+    def _on_save_map(self, msg: String) -> None:
+        self.save_map(msg.data or self.cfg.map_save_path)
+
+    # ----------------------------------------------------------------- worker thread
+    @property
+    def render_size(self) -> tuple[int, int]:
+        return (self.cfg.render_width or self.cfg.model_width, self.cfg.render_height or self.cfg.model_height)
+
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=0.5)
+            self._wake.clear()
+            while not self._stop.is_set():
+                with self._lock:
+                    job, self._pending = self._pending, None
+                if job is None and self._pose_requests:
+                    job = self._pose_requests.popleft()
+                if job is None:
+                    break
+                try:
+                    self._process(job)
+                except Exception as exc:  # never let one window kill the node
+                    self._drop(getattr(exc, "reason", "inference_error"), f"{type(exc).__name__}: {exc}")
+
+    def _process(self, job: RenderJob) -> None:
+        if job.new_window:
+            t0 = time.monotonic()
+            prediction = self.pipeline.predict(self.pipeline.snapshot())
+            self.latency.add("predict", (time.monotonic() - t0) * 1e3)
+            self._prediction = prediction
+            self.counts["predictions"] += 1
+            if self.cfg.publish_cloud:
+                header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
+                self.pub_cloud.publish(conv.gaussians_to_cloud_msg(self.pipeline.cloud(prediction), header))
+        if self._prediction is None or self._last_K is None:
+            return
+        t0 = time.monotonic()
+        w, h = self.render_size
+        result = self.pipeline.render(self._prediction, self._last_K, job.world_from_cam, w, h)
+        self.latency.add("render", (time.monotonic() - t0) * 1e3)
+        self._publish_render(result, job)
+        self.latency.add("total", (time.monotonic() - job.received) * 1e3)
+
+    def _publish_render(self, r: RenderResult, job: RenderJob) -> None:
+        header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
+        self.pub_image.publish(conv.numpy_to_image(r.rgb, header, "rgb8"))
+        self.pub_semantic.publish(conv.numpy_to_image(r.labels, header, "mono8"))
+        self.pub_semantic_color.publish(conv.numpy_to_image(conv.colorize_labels(r.labels, self.palette), header, "rgb8"))
+        self.pub_depth.publish(conv.numpy_to_image(r.depth.astype(np.float32), header, "32FC1"))
+        w, h = self.render_size
+        self.pub_info.publish(conv.camera_info_msg(self._last_K, w, h, header))
+        self.counts["renders"] += 1
+
+    # ----------------------------------------------------------------- map, diagnostics
+    def _publish_map(self) -> None:
+        g = self.pipeline.map.gaussians() if self.pipeline.map is not None else None
+        if g is not None:
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.cfg.world_frame)
+            self.pub_map.publish(conv.gaussians_to_cloud_msg(g, header))
+
+    def save_map(self, path: str) -> None:
+        if self.pipeline.map is None or not path:
+            self.get_logger().warn("save_map: the fused map is off (fuse_map:=true) or no path was given")
+            return
+        try:
+            n = self.pipeline.map.save_ply(path)
+            self.get_logger().info(f"saved the fused map ({n} Gaussians) to {path}")
+        except (OSError, ValueError) as exc:
+            self.get_logger().error(f"save_map failed: {exc}")
+
+    def stats(self) -> dict:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        lat = self.latency.percentiles()
+        return {
+            "frames_in": self.counts["synced"],
+            "image_rate_hz": round(self.counts["image_in"] / elapsed, 2),
+            "keyframes": self.counts["keyframes"],
+            "predictions": self.counts["predictions"],
+            "renders_out": self.counts["renders"],
+            "superseded": self.counts["superseded"],
+            "dropped": dict(self.dropped),
+            "latency_ms": {k: {"p50": round(p50, 1), "p95": round(p95, 1)} for k, (p50, p95) in lat.items()},
+        }
+
+    def _publish_diagnostics(self) -> None:
+        s = self.stats()
+        values = [KeyValue(key=k, value=str(v)) for k, v in s.items() if not isinstance(v, dict)]
+        values += [KeyValue(key=f"dropped/{k}", value=str(v)) for k, v in s["dropped"].items()]
+        for stage, p in s["latency_ms"].items():
+            values += [KeyValue(key=f"latency_{stage}_p50_ms", value=str(p["p50"])),
+                       KeyValue(key=f"latency_{stage}_p95_ms", value=str(p["p95"]))]
+        ok = self._prediction is not None
+        status = DiagnosticStatus(level=DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
+                                  name=f"{self.get_fully_qualified_name()}: pipeline",
+                                  message="running" if ok else "waiting for a window", hardware_id="gssplat",
+                                  values=values)
+        self.pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._worker.join(timeout=10)
+        if self.cfg.fuse_map and self.cfg.map_save_path:
+            self.save_map(self.cfg.map_save_path)
+
+
+def main(args: Optional[list[str]] = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = GssplatNode()
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        executor.spin()
+    except ParameterError as exc:
+        print(f"gssplat_node: invalid parameter: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            print("GSSPLAT_STATS " + json.dumps(node.stats()), flush=True)
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
