@@ -1,0 +1,132 @@
+"""Typed configs: YAML is a serialised dataclass, loaded in one function.
+
+Usage:
+    cfg = load_typed_config("config/train/tiny_sensor.yaml", TrainConfig, overrides=["optim.lr=1e-3"])
+Unknown keys, wrong types and bad override syntax raise ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from gssplat_ros.errors import GssplatError
+
+
+class ConfigError(GssplatError):
+    """A config file or override that does not fit its dataclass."""
+
+
+@dataclass
+class DataConfig:
+    root: str = "runs/data/train"  # scene folder of the training split
+    val_root: str = ""  # "" = the same root (its val split)
+    format: str = "scannet"  # scannet | replica
+    views: int = 4  # V context views
+    targets: int = 2  # rendered target views per step
+    width: int = 160
+    height: int = 120
+    pool_factor: float = 2.5  # random contexts come from the ceil(pool_factor * (V + T - 1)) nearest frames
+    num_workers: int = 1
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    steps: int = 3000  # stop after this many optimiser steps ...
+    max_minutes: float = 0.0  # ... or after this many minutes (0 = no time limit)
+    warmup_steps: int = 50
+    final_lr_fraction: float = 0.05  # cosine decay to lr * this
+    grad_clip: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    model_preset: str = "tiny"  # tiny | paper
+    model_overrides: dict = field(default_factory=dict)  # ModelConfig fields, e.g. {depth_mode: estimated}
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss_overrides: dict = field(default_factory=dict)  # LossConfig fields
+    out_dir: str = "runs/train/tiny_sensor"
+    seed: int = 0
+    val_every: int = 300
+    val_windows: int = 16  # validation windows (one target each) per evaluation
+    ckpt_every: int = 300
+    log_every: int = 10
+    render_backend: str = "cpu"
+    threads: int = 0  # torch threads; 0 = torch's default
+    init_from: str = ""  # start from these weights (checkpoint stem)
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+        return _check_type(value, next(a for a in typing.get_args(tp) if a is not type(None)), key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    base = origin or tp
+    if isinstance(base, type) and not isinstance(value, base):
+        raise ConfigError(f"config key '{key}' must be {getattr(base, '__name__', base)}, got {value!r}")
+    return value
+
+
+def from_dict(cls, data: dict, prefix: str = ""):
+    """Build dataclass `cls` from a dict, recursively; unknown keys and wrong types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{prefix or '<root>'}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; known: {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_type(value, tp, prefix + name)
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """`a.b=value` (value parsed as YAML) into a nested dict."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_typed_config(path: Optional[Union[str, Path]], cls, overrides: Optional[list[str]] = None):
+    """YAML file (or None for defaults) + overrides -> dataclass instance of `cls`."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return from_dict(cls, apply_overrides(data, overrides or []))
