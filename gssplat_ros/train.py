@@ -138,8 +138,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     d = cfg.data
     train_set = WindowDataset(d.root, d.format, split="train", views=d.views, targets=d.targets,
                               size=(d.width, d.height), pool_factor=d.pool_factor, seed=cfg.seed)
-    sampler = (torch.utils.data.DistributedSampler(train_set, dinfo.world, dinfo.rank, seed=cfg.seed)
-               if dinfo.world > 1 else torch.utils.data.RandomSampler(train_set, generator=torch.Generator().manual_seed(cfg.seed + step)))
+    if dinfo.world > 1:
+        sampler = torch.utils.data.DistributedSampler(train_set, dinfo.world, dinfo.rank, seed=cfg.seed)
+    else:
+        sampler = torch.utils.data.RandomSampler(train_set, generator=torch.Generator().manual_seed(cfg.seed + step))
     loader = torch.utils.data.DataLoader(train_set, batch_size=None, sampler=sampler, num_workers=d.num_workers,
                                          persistent_workers=d.num_workers > 0)
     val_set = None
