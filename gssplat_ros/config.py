@@ -34,6 +34,7 @@ class DataConfig:
     height: int = 120
     pool_factor: float = 2.5  # random contexts come from the ceil(pool_factor * (V + T - 1)) nearest frames
     num_workers: int = 1
+    val_context_stride: int = 1  # validation contexts: the V nearest frames (1) or GSNeRF's every-5th (5)
 
 
 @dataclass

@@ -148,7 +148,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if dinfo.main:
         out.mkdir(parents=True, exist_ok=True)
         val_set = WindowDataset(d.val_root or d.root, d.format, split="val", views=d.views, targets=1,
-                                size=(d.width, d.height))
+                                size=(d.width, d.height), context_stride=d.val_context_stride)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         (out / "run.json").write_text(json.dumps({"git_revision": git_revision(), "world_size": dinfo.world,
                                                   "resumed_at_step": step if resume else None}, indent=2))
