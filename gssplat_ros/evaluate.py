@@ -1,0 +1,145 @@
+"""Evaluation: `gssplat eval --data DIR --format scannet --views 4 --json out.json [--images DIR]`.
+
+The S-Ray / GSNeRF protocol, per target image then averaged: PSNR and SSIM (on pixels with valid GT
+depth by default), mIoU, total accuracy and class-average accuracy over the classes present in the GT
+(ignore label excluded), plus depth AbsRel of the depth the Gaussians were built from (context views)
+and of the rendered depth (targets). Speed: milliseconds per query (encoder + rendering one target),
+device-synchronised, the first `warmup` queries discarded. Every protocol choice is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from gssplat_ros.cameras import Cameras
+from gssplat_ros.metrics import Protocol, average_metrics, describe_protocol, image_metrics, semantic_metrics
+from gssplat_ros.prediction import EncoderInputs, Prediction
+from gssplat_ros.render import RenderSettings, render
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalConfig:
+    data: str
+    format: str = "scannet"
+    split: str = "test"
+    views: int = 4
+    width: int = 320
+    height: int = 240
+    depth: str = "sensor"  # sensor | estimated
+    checkpoint: str = ""  # "" = the shipped weights for `depth`
+    runtime: str = "torch"
+    device: str = "auto"
+    render_backend: str = "auto"
+    context_stride: int = 1  # 1: the V nearest frames; 5: GSNeRF's every-5th candidates
+    rgb_mask: str = "valid-depth"  # valid-depth | all
+    max_targets: int = 10  # per scene (targets at frames 2::20, GSNeRF)
+    warmup: int = 2
+    images: str = ""  # write side-by-side PNGs here
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
+    valid = (gt > 0) & np.isfinite(pred) & (pred > 0)
+    return float(np.mean(np.abs(pred[valid] - gt[valid]) / gt[valid])) if valid.any() else float("nan")
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    from gssplat_ros.data import WindowDataset
+    from gssplat_ros.runtime import make_runtime
+
+    runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height)
+    device = runtime.info.device
+    if runtime.info.depth_mode != cfg.depth:
+        raise ValueError(f"the checkpoint is a {runtime.info.depth_mode}-depth model but --depth {cfg.depth} was asked")
+    dataset = WindowDataset(cfg.data, cfg.format, split=cfg.split, views=cfg.views, targets=1,
+                            size=(cfg.width, cfg.height), context_stride=cfg.context_stride, max_targets=cfg.max_targets)
+    protocol = Protocol(num_classes=runtime.info.num_classes)
+    settings = RenderSettings(backend=cfg.render_backend)
+    per_image, times_ms = [], []
+    if cfg.images:
+        Path(cfg.images).mkdir(parents=True, exist_ok=True)
+    for i in range(len(dataset)):
+        b = dataset[i]
+        cams_ctx = Cameras(b["context_K"], b["context_world_from_cam"], cfg.width, cfg.height)
+        depth_in = b["context_depth"] if cfg.depth == "sensor" else None
+        inputs = EncoderInputs.from_cameras(b["context_images"], cams_ctx, depth_in)
+        target = Cameras(b["target_K"], b["target_world_from_cam"], cfg.width, cfg.height).to(device)
+        _sync(device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            pred = Prediction.from_outputs(runtime(inputs))
+            color = render(pred.color, target, settings)
+            sem = render(pred.semantic, target, settings)
+        _sync(device)
+        if i >= cfg.warmup:
+            times_ms.append((time.perf_counter() - t0) * 1e3)
+        rgb = color.rgb[0].clamp(0, 1).float().cpu().numpy()
+        labels = sem.features[0].argmax(-1).cpu().numpy()
+        gt_rgb = b["target_images"][0].permute(1, 2, 0).numpy()
+        gt_depth = b["target_depth"][0].numpy()
+        mask = gt_depth > 0 if cfg.rgb_mask == "valid-depth" else None
+        m = image_metrics(rgb, gt_rgb, mask, protocol)
+        m.update(semantic_metrics(labels, b["target_labels"][0].numpy(), protocol.num_classes, protocol.ignore_index))
+        rendered_depth = color.depth[0].float().cpu().numpy()
+        m["render_depth_absrel"] = abs_rel(np.where(color.alpha[0].cpu().numpy() > 0.5, rendered_depth, 0), gt_depth)
+        m["depth_absrel"] = abs_rel(pred.depth.float().cpu().numpy(), b["context_depth"][:, 0].numpy())
+        per_image.append(m)
+        if cfg.images:
+            _save_sheet(Path(cfg.images) / f"{b['scene']}_{int(b['target_indices'][0]):04d}.png", b, rgb, labels,
+                        rendered_depth, color.alpha[0].cpu().numpy())
+    summary = average_metrics(per_image)
+    summary = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+    summary["ms_per_query"] = float(np.median(times_ms)) if times_ms else float("nan")
+    summary["num_images"] = len(per_image)
+    return {"config": asdict(cfg), "protocol": describe_protocol(protocol) + f"; contexts: the {cfg.views} "
+            + ("nearest frames" if cfg.context_stride == 1 else f"nearest of every {cfg.context_stride}th frame")
+            + f"; RGB mask: {cfg.rgb_mask}", "runtime": runtime.info.name, "device": str(device),
+            "metrics": summary}
+
+
+def _save_sheet(path: Path, b: dict, rgb, labels, depth, alpha) -> None:
+    from PIL import Image
+
+    from gssplat_ros.data import PALETTE
+
+    def u8(x):
+        return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    ctx = u8(b["context_images"][0].permute(1, 2, 0).numpy())
+    gt = u8(b["target_images"][0].permute(1, 2, 0).numpy())
+    lab = PALETTE[np.clip(labels, 0, len(PALETTE) - 1)]
+    gt_lab = PALETTE[b["target_labels"][0].numpy()]
+    d = np.where(alpha > 0.5, depth, 0.0)
+    d = u8(d / max(float(d.max()), 1e-6))
+    tiles = [ctx, u8(rgb), gt, lab, gt_lab, np.repeat(d[..., None], 3, -1)]
+    Image.fromarray(np.concatenate(tiles, axis=1)).save(path)
+
+
+def format_table(result: dict) -> str:
+    m = result["metrics"]
+    keys = [("PSNR", "psnr", ".2f"), ("SSIM", "ssim", ".3f"), ("mIoU", "miou", ".3f"), ("total acc", "total_accuracy", ".3f"),
+            ("class acc", "class_average_accuracy", ".3f"), ("depth AbsRel", "depth_absrel", ".3f"),
+            ("render depth AbsRel", "render_depth_absrel", ".3f"), ("ms/query", "ms_per_query", ".0f")]
+    head = "| " + " | ".join(k for k, _, _ in keys) + " | images |"
+    row = "| " + " | ".join(format(m.get(key, float("nan")), fmt) for _, key, fmt in keys) + f" | {m['num_images']} |"
+    return "\n".join([f"protocol: {result['protocol']}", f"runtime: {result['runtime']} on {result['device']}",
+                      head, "|" + "---|" * (len(keys) + 1), row])
+
+
+def write_json(result: dict, path: Optional[str]) -> None:
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2))

@@ -1,0 +1,53 @@
+"""`gssplat eval`: metrics JSON, table, side-by-side PNGs, and clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.ros_harness import random_checkpoint
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    pytest.importorskip("numba")
+    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
+
+    root = tmp_path_factory.mktemp("evalscenes")
+    generate_dataset(GenerateConfig(out=str(root), scenes=1, frames=8, width=64, height=48, seed=9))
+    (root / "splits").mkdir()
+    (root / "splits" / "test.txt").write_text("scene0000_00\n")
+    return root
+
+
+def gssplat(*args):
+    return subprocess.run([sys.executable, "-m", "gssplat_ros.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_eval_writes_json_table_and_images(tmp_path, scenes):
+    ckpt = random_checkpoint(tmp_path)
+    r = gssplat("eval", "--checkpoint", ckpt, "--data", scenes, "--views", 2, "--size", "64x48", "--json",
+                tmp_path / "out.json", "--images", tmp_path / "img", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "protocol:" in r.stdout and "| PSNR |" in r.stdout
+    res = json.loads((tmp_path / "out.json").read_text())
+    m = res["metrics"]
+    for key in ("psnr", "ssim", "miou", "total_accuracy", "class_average_accuracy", "ms_per_query"):
+        assert key in m
+    assert m["num_images"] == 1 and 0 <= m["miou"] <= 1 and m["psnr"] > 5
+    assert "nearest frames" in res["protocol"]
+    pngs = list((tmp_path / "img").glob("*.png"))
+    assert len(pngs) == 1
+
+
+def test_eval_depth_mode_mismatch_is_one_line(tmp_path, scenes):
+    ckpt = random_checkpoint(tmp_path, "sensor")
+    r = gssplat("eval", "--checkpoint", ckpt, "--data", scenes, "--views", 2, "--size", "64x48", "--depth", "estimated")
+    assert r.returncode == 1 and "sensor-depth model" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_eval_missing_data_is_one_line(tmp_path):
+    ckpt = random_checkpoint(tmp_path)
+    r = gssplat("eval", "--checkpoint", ckpt, "--data", tmp_path / "nope", "--views", 2)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
