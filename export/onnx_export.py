@@ -1,0 +1,325 @@
+"""ONNX export of the GSsplat encoder for one fixed window shape (V views of W x H), opset 18.
+
+Usage:
+    result = export_checkpoint("runs/a/tiny_sensor", views=4, width=160, height=120, precision="fp32")
+    result.path        # runs/a/tiny_sensor_v4_160x120_fp32.onnx (one file per shape and precision)
+    read_metadata(result.path)["class_names"]
+
+    python -m export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 --fp16 --slim
+
+The graph takes the contract inputs (`gssplat_ros.prediction.INPUT_NAMES`; `depth` only in sensor mode)
+and returns the per-pixel Gaussian tensors of both sets in OUTPUT_NAMES order (the `depth` output is
+named `depth_out` in the graph, ONNX value names being unique). The rasteriser stays outside.
+
+fp16 is mixed precision: the convolutional trunk (encoder, attention, decoders, heads) runs in half
+precision, while the geometry (unprojection, voxel hashing and pooling, Gaussian decoding, SH rotation)
+and the plane-sweep warping stay in float32. Voxel hashing needs exact integers beyond fp16's 2048 and
+the pooled voxel tags reach 10^5, far past fp16's range, so a plain whole-graph fp16 conversion would
+silently break cross-view aggregation. Inputs and outputs are float32 in both precisions.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import os
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES
+from gssplat_ros.runtime.engine_cache import file_sha256
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 18  # opset-20 GridSample gave wrong results on TensorRT 10.13; 18 is correct everywhere
+PRECISIONS = ("fp32", "fp16")
+METADATA_FORMAT = "gssplat_ros.encoder/1"
+# Sub-modules of GSsplatNet that run in half precision in an fp16 export (and may in a TensorRT fp16
+# engine). Everything else - geometry, voxel hashing and pooling, depth sweep - stays float32.
+FP16_MODULES = ("encoder", "color_decoder", "semantic_decoder", "color_head", "semantic_head")
+FP16_SUBMODULES = ("color_aggregate.reduce", "semantic_aggregate.reduce")
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    seconds: float  # wall time of trace + checks + save
+    num_nodes: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------ names
+def onnx_file_name(name: str, views: int, width: int, height: int, precision: str = "fp32") -> str:
+    """`<name>_v<V>_<W>x<H>_<precision>.onnx`, e.g. tiny_sensor_v4_160x120_fp32.onnx."""
+    return f"{name}_v{views}_{width}x{height}_{precision}.onnx"
+
+
+def check_shape(views: int, width: int, height: int) -> None:
+    """Raise ValueError naming the bad argument (V >= 2; W, H positive multiples of 4)."""
+    if views < 2:
+        raise ValueError(f"views must be >= 2, got {views}")
+    for name, value in (("width", width), ("height", height)):
+        if value <= 0 or value % 4:
+            raise ValueError(f"{name} must be a positive multiple of 4, got {value}")
+
+
+def git_revision(path: Union[str, Path, None] = None) -> str:
+    """The git commit hash of the source tree (or 'unknown' outside a checkout)."""
+    root = Path(path) if path else Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def example_inputs(
+    views: int, width: int, height: int, depth_mode: str = "sensor", seed: int = 0
+) -> tuple[Tensor, ...]:
+    """Plausible positional inputs for tracing and quick checks: a camera arc, smooth images and depth.
+
+    Returns (images [V,3,H,W], K [V,3,3], world_from_cam [V,4,4], cam_from_world [V,4,4]) plus depth
+    [V,1,H,W] metres in sensor mode.
+    """
+    from gssplat_ros.cameras import look_at, make_K, rigid_inverse
+
+    g = torch.Generator().manual_seed(seed)
+    poses = []
+    for i in range(views):
+        a = 2.0 * math.pi * i / views
+        eye = (0.3 * math.cos(a), 0.15 * math.sin(a), 1.2 + 0.1 * math.sin(a))
+        poses.append(look_at(eye, (0.0, 2.5, 1.0)))
+    world_from_cam = torch.stack(poses)
+    K = make_K(0.9 * width, 0.9 * width, width / 2.0, height / 2.0)[None].repeat(views, 1, 1)
+    low = torch.rand(views, 3, max(1, height // 4), max(1, width // 4), generator=g)
+    images = torch.nn.functional.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
+    coarse = torch.rand(views, 1, max(1, height // 8), max(1, width // 8), generator=g)
+    depth = 1.5 + 2.0 * torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear")
+    args = (images, K, world_from_cam, rigid_inverse(world_from_cam))
+    return (*args, depth) if depth_mode == "sensor" else args
+
+
+# ------------------------------------------------------------------------------------------------ fp16
+def _cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_floats(v, dtype) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(
+            value, **{f.name: _cast_floats(getattr(value, f.name), dtype) for f in dataclasses.fields(value)}
+        )
+    return value
+
+
+class HalfPrecision(nn.Module):
+    """Runs `inner` in float16: float inputs are cast to half and float outputs back to float32."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner.half()
+
+    def forward(self, *args: Any) -> Any:
+        return _cast_floats(self.inner(*_cast_floats(args, torch.float16)), torch.float32)
+
+
+def to_mixed_fp16(net: nn.Module) -> nn.Module:
+    """A copy of GSsplatNet whose convolutional trunk runs in fp16 (see the module docstring)."""
+    net = copy.deepcopy(net).float().eval()
+    for name in (*FP16_MODULES, *FP16_SUBMODULES):
+        parent_name, _, child = name.rpartition(".")
+        parent = net.get_submodule(parent_name) if parent_name else net
+        if getattr(parent, child, None) is not None:
+            setattr(parent, child, HalfPrecision(getattr(parent, child)))
+    return net
+
+
+# ------------------------------------------------------------------------------------------------ export
+def export_onnx(
+    net: nn.Module,
+    path: Union[str, Path],
+    views: int,
+    width: int,
+    height: int,
+    precision: str = "fp32",
+    opset: int = DEFAULT_OPSET,
+    slim: bool = False,
+    metadata: Optional[dict[str, Any]] = None,
+) -> ExportResult:
+    """Trace GSsplatNet for one (V, H, W) and write a checked, self-describing ONNX file.
+
+    Args:
+        net: a GSsplatNet (its `cfg` gives depth mode, classes, ...); it is not modified.
+        path: output file; written atomically (a temporary file renamed into place).
+        views, width, height: the fixed window shape of the graph.
+        precision: "fp32" or "fp16" (mixed: see the module docstring).
+        opset: ONNX opset (18 by default; TensorRT 10.3 reads 9..20).
+        slim: simplify the graph with onnxslim (constant folding, dead-node removal).
+        metadata: extra metadata_props entries (values JSON-encoded unless already strings).
+
+    Raises:
+        ValueError: bad shape or precision.
+        onnx.checker.ValidationError: the written graph is not valid ONNX.
+    """
+    import onnx
+
+    from gssplat_ros.model.network import ExportWrapper
+
+    check_shape(views, width, height)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    cfg = net.cfg
+    t0 = time.perf_counter()
+    model_net = to_mixed_fp16(net) if precision == "fp16" else copy.deepcopy(net).float().eval()
+    wrapper = ExportWrapper(model_net).eval()
+    args = example_inputs(views, width, height, cfg.depth_mode)
+    input_names = list(wrapper.graph_input_names())
+    output_names = list(wrapper.graph_output_names())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TracerWarnings on shape checks and the legacy-exporter notice
+            # The TorchScript exporter: fixed shapes need no torch.export machinery (nor onnxscript).
+            torch.onnx.export(
+                wrapper, args, str(raw), opset_version=opset, dynamo=False, do_constant_folding=True,
+                input_names=input_names, output_names=output_names,
+            )  # fmt: skip
+        model = onnx.load(str(raw))
+        if slim:
+            model = slim_model(model)
+        _check_io(model, input_names, output_names)
+        meta = graph_metadata(cfg, views, width, height, precision, opset, slim)
+        meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+        set_metadata(model, meta)
+        model.doc_string = f"GSsplat encoder ({cfg.name}, {cfg.depth_mode} depth), V={views}, {width}x{height}"
+        onnx.checker.check_model(model, full_check=True)
+        staged = Path(tmp) / path.name
+        onnx.save(model, str(staged))
+        os.replace(staged, path)  # atomic: concurrent exporters never see half a file
+    seconds = time.perf_counter() - t0
+    log.info("exported %s (%d nodes) in %.1f s", path, len(model.graph.node), seconds)
+    return ExportResult(path, seconds, len(model.graph.node), meta)
+
+
+def slim_model(model):
+    """onnxslim simplification; graph input and output names are kept."""
+    import onnxslim
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slimmed = onnxslim.slim(model)
+    if slimmed is None:
+        raise RuntimeError("onnxslim returned no model")
+    return slimmed
+
+
+def _check_io(model, input_names: list[str], output_names: list[str]) -> None:
+    got_in = [i.name for i in model.graph.input]
+    got_out = [o.name for o in model.graph.output]
+    if got_in != input_names or got_out != output_names:
+        raise RuntimeError(f"exported graph I/O {got_in} -> {got_out} differs from the contract {input_names} -> "
+                           f"{output_names}")
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if any(not d.HasField("dim_value") for d in dims):
+            raise RuntimeError(f"graph value {value.name} has a dynamic dimension; exports are shape-specialised")
+
+
+def graph_metadata(cfg, views: int, width: int, height: int, precision: str, opset: int, slim: bool) -> dict:
+    """The metadata_props every exported encoder carries (all values strings)."""
+    return {
+        "format": METADATA_FORMAT,
+        "model_name": cfg.name,
+        "depth_mode": cfg.depth_mode,
+        "num_classes": str(cfg.num_classes),
+        "class_names": json.dumps(list(cfg.class_names)),
+        "views": str(views),
+        "width": str(width),
+        "height": str(height),
+        "size": f"{width}x{height}",
+        "precision": precision,
+        "opset": str(opset),
+        "slim": "1" if slim else "0",
+        "source_revision": git_revision(),
+        "torch_version": torch.__version__,
+        "input_names": json.dumps(list(INPUT_NAMES if cfg.depth_mode == "sensor" else INPUT_NAMES[:4])),
+        "output_names": json.dumps(list(OUTPUT_NAMES)),  # contract names, in graph output order
+        "model_config": json.dumps(cfg.to_dict()),
+    }
+
+
+def set_metadata(model, meta: dict[str, str]) -> None:
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+
+
+def read_metadata(path_or_model) -> dict[str, Any]:
+    """metadata_props of an exported encoder, with the JSON and integer fields decoded."""
+    import onnx
+
+    model = path_or_model
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(path_or_model), load_external_data=False)
+    meta: dict[str, Any] = {p.key: p.value for p in model.metadata_props}
+    for key in ("class_names", "input_names", "output_names", "model_config"):
+        if key in meta:
+            meta[key] = json.loads(meta[key])
+    for key in ("num_classes", "views", "width", "height", "opset"):
+        if key in meta:
+            meta[key] = int(meta[key])
+    return meta
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+def checkpoint_name(stem: Union[str, Path]) -> str:
+    return Path(stem).name
+
+
+def export_checkpoint(
+    checkpoint: Union[str, Path] = "",
+    out: Union[str, Path, None] = None,
+    views: int = 4,
+    width: int = 160,
+    height: int = 120,
+    precision: str = "fp32",
+    opset: int = DEFAULT_OPSET,
+    slim: bool = False,
+    depth_mode: str = "sensor",
+) -> ExportResult:
+    """Export a checkpoint ("" = the shipped weights for `depth_mode`).
+
+    `out` is a file, a directory, or None (next to the checkpoint); a directory gets the standard
+    file name (`onnx_file_name`). The checkpoint's sha256 goes into the metadata.
+    """
+    from gssplat_ros.model.checkpoint import load_model
+    from gssplat_ros.weights import checkpoint_stem, default_checkpoint
+
+    stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
+    net, _ = load_model(stem)
+    name = onnx_file_name(checkpoint_name(stem), views, width, height, precision)
+    if out is None:
+        path = stem.parent / name
+    else:
+        out = Path(out)
+        path = out / name if out.is_dir() or not out.suffix else out
+    weights = stem.with_suffix(".safetensors")
+    extra = {"checkpoint": checkpoint_name(stem), "checkpoint_sha256": file_sha256(weights)}
+    return export_onnx(net, path, views, width, height, precision, opset, slim, metadata=extra)

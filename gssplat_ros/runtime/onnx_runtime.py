@@ -1,0 +1,187 @@
+"""ONNX Runtime encoder: the exported graph on the CPU or CUDA execution provider, torch tensors in and out.
+
+Usage:
+    runtime = make_runtime("onnxruntime", checkpoint="runs/a/tiny_sensor", device="cpu", views=4,
+                           width=160, height=120)
+    outputs = runtime(EncoderInputs.from_cameras(images, cams, depth))    # name -> [V, H, W, ...] on device
+
+The graph for each window shape is exported from the checkpoint on first use and cached (see
+engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
+loads its own graph on first sight. CPU sessions use full graph optimisation and, by default, as many
+intra-op threads as torch uses (GSSPLAT_ORT_THREADS overrides).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
+from gssplat_ros.runtime import RuntimeInfo
+from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
+
+log = logging.getLogger(__name__)
+
+Shape = tuple[int, int, int]  # (V, H, W)
+
+
+def session_options(threads: Optional[int] = None):
+    """Full graph optimisation, sequential execution, `threads` intra-op threads (default: torch's)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    env_threads = int(os.environ.get("GSSPLAT_ORT_THREADS", "0") or 0)
+    so.intra_op_num_threads = int(threads or env_threads or torch.get_num_threads())
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3  # errors only: constant-folding notices about fp16 kernels are not actionable
+    return so
+
+
+def providers_for(device: torch.device) -> list:
+    """CUDA EP (then CPU for anything it lacks) on a CUDA device, the CPU EP otherwise."""
+    import onnxruntime as ort
+
+    if device.type != "cuda":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        log.warning("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu); running on the CPU "
+                    "and copying outputs to %s", device)  # fmt: skip
+        return ["CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+
+
+class OnnxRuntimeEncoder:
+    """EncoderRuntime over onnxruntime sessions, one per window shape."""
+
+    def __init__(
+        self,
+        checkpoint_stem: Optional[Path],
+        model_cfg,
+        device: torch.device,
+        precision: str = "fp32",
+        cache_dir: Union[str, Path, None] = None,
+        threads: Optional[int] = None,
+        onnx_path: Union[str, Path, None] = None,
+    ):
+        self.stem = checkpoint_stem
+        self.cfg = model_cfg
+        self.precision = precision
+        self.cache_dir = cache_dir
+        self.threads = threads
+        self.fixed_onnx = Path(onnx_path) if onnx_path else None
+        names = tuple(model_cfg.class_names or ())
+        self.info = RuntimeInfo("onnxruntime", model_cfg.depth_mode, model_cfg.num_classes, names, device)
+        self.providers = providers_for(device)
+        self._sessions: dict[Shape, object] = {}
+        self._on_cuda: dict[Shape, bool] = {}
+        self.onnx_paths: dict[Shape, Path] = {}
+
+    # ------------------------------------------------------------------ sessions
+    def session(self, shape: Shape):
+        """The session for (V, H, W), exporting and loading it on first use."""
+        if shape not in self._sessions:
+            import onnxruntime as ort
+
+            num_views, height, width = shape
+            if self.fixed_onnx is not None:
+                path = self.fixed_onnx
+            else:
+                path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir)
+            sess = ort.InferenceSession(str(path), session_options(self.threads), providers=self.providers)
+            expect = [num_views, 3, height, width]
+            got = list(sess.get_inputs()[0].shape)
+            if got != expect:
+                raise ValueError(f"{path} takes images {got}, the window is {expect}")
+            self._sessions[shape] = sess
+            self._on_cuda[shape] = sess.get_providers()[0] == "CUDAExecutionProvider" and device_is_cuda(self)
+            self.onnx_paths[shape] = Path(path)
+            log.info("onnxruntime session for V=%d %dx%d on %s (%s)", num_views, width, height,
+                     sess.get_providers()[0], path.name)  # fmt: skip
+        return self._sessions[shape]
+
+    def warm(self, views: int, width: int, height: int) -> None:
+        self.session((views, height, width))
+
+    # ------------------------------------------------------------------ inference
+    def __call__(self, inputs: EncoderInputs) -> dict[str, Tensor]:
+        num_views, _, height, width = inputs.images.shape
+        sess = self.session((num_views, height, width))
+        feeds = {n: t for n, t in inputs.as_dict().items() if n != "depth" or self.info.depth_mode == "sensor"}
+        missing = [i.name for i in sess.get_inputs() if i.name not in feeds]
+        if missing:
+            raise ValueError(f"the {self.info.depth_mode}-depth encoder needs input(s) {missing}")
+        if self._on_cuda[(num_views, height, width)]:
+            outs = self._run_cuda(sess, feeds)
+        else:
+            feed = {i.name: _as_numpy(feeds[i.name]) for i in sess.get_inputs()}
+            outs = [torch.from_numpy(a) for a in sess.run(None, feed)]
+        # Graph outputs come in OUTPUT_NAMES order (the depth output is called `depth_out` in the graph).
+        return {name: t.to(self.info.device) for name, t in zip(OUTPUT_NAMES, outs)}
+
+    def _run_cuda(self, sess, feeds: dict[str, Tensor]) -> list[Tensor]:
+        """I/O binding on torch CUDA memory: no host round trip."""
+        device = self.info.device
+        binding = sess.io_binding()
+        keep = []
+        for meta in sess.get_inputs():
+            t = feeds[meta.name].to(device=device, dtype=torch.float32).contiguous()
+            keep.append(t)
+            binding.bind_input(meta.name, "cuda", device.index or 0, np.float32, tuple(t.shape), t.data_ptr())
+        outs = []
+        for meta in sess.get_outputs():
+            t = torch.empty(tuple(meta.shape), dtype=torch.float32, device=device)
+            outs.append(t)
+            binding.bind_output(meta.name, "cuda", device.index or 0, np.float32, tuple(t.shape), t.data_ptr())
+        torch.cuda.current_stream(device).synchronize()  # inputs written by torch before ORT reads them
+        sess.run_with_iobinding(binding)
+        return outs
+
+
+def device_is_cuda(runtime: OnnxRuntimeEncoder) -> bool:
+    return runtime.info.device.type == "cuda"
+
+
+def _as_numpy(t: Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
+
+
+def make_onnxruntime(
+    checkpoint_stem: Path,
+    device: torch.device,
+    views: Optional[int] = None,
+    width: Optional[int] = None,
+    height: Optional[int] = None,
+    precision: str = "fp32",
+    cache_dir: Union[str, Path, None] = None,
+    threads: Optional[int] = None,
+    onnx_path: Union[str, Path, None] = None,
+) -> OnnxRuntimeEncoder:
+    """Factory used by `gssplat_ros.runtime.make_runtime("onnxruntime", ...)`.
+
+    With views, width and height the graph is exported and loaded now (a bad checkpoint fails at
+    start-up); otherwise on the first window.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise RuntimeError("runtime 'onnxruntime' needs the onnxruntime package (pip install onnxruntime)") from None
+    from gssplat_ros.errors import CheckpointError
+    from gssplat_ros.model.checkpoint import read_checkpoint_meta
+    from gssplat_ros.model.config import ModelConfig
+
+    try:
+        cfg = ModelConfig.from_dict(read_checkpoint_meta(checkpoint_stem)["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{Path(checkpoint_stem).with_suffix('.json')}: bad model config: {exc}") from None
+    runtime = OnnxRuntimeEncoder(checkpoint_stem, cfg, device, precision, cache_dir, threads, onnx_path)
+    if views and width and height:
+        runtime.warm(views, width, height)
+    return runtime
