@@ -51,3 +51,10 @@ def test_eval_missing_data_is_one_line(tmp_path):
     ckpt = random_checkpoint(tmp_path)
     r = gssplat("eval", "--checkpoint", ckpt, "--data", tmp_path / "nope", "--views", 2)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_bench_encoder_prints_a_row():
+    r = gssplat("bench", "encoder", "--views", 2, "--sizes", "64x48", "--depth", "sensor", "--runs", 1)
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| torch | cpu | sensor | 2 | 64x48 |")]
+    assert len(rows) == 1
