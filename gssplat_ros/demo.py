@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     held_out = list(range(args.frames - 2 * args.holdout, args.frames - 1, 2))[: args.holdout]
     keep = [i for i in range(args.frames) if i not in held_out]
     make_subscene(scene, out / "bag_scene", keep)
+    held_out_poses = {i: load_scene(scene, "scannet", size=(width, height)).poses[i].numpy() for i in held_out}
 
     # 2. Bag of the kept frames.
     bag = out / "input_bag"
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     node_cmd = [bin_path("gssplat_node"), "--ros-args", "-r", f"__node:={NODE_NAME}", "-r", f"__ns:={NAMESPACE}"]
     if params.exists():
         node_cmd += ["--params-file", str(params)]
+    if args.checkpoint:
+        node_cmd += ["-p", f"checkpoint:={Path(args.checkpoint).resolve()}"]
     node_cmd += ["-p", f"window_size:={args.views}", "-p", "qos_profile:=reliable",
                  "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info",
                  "-r", "pose:=/camera/pose", "-r", "depth:=/camera/depth"]
@@ -144,17 +147,15 @@ def run(args: argparse.Namespace) -> int:
             if node_proc.poll() is not None:
                 raise RuntimeError(f"gssplat_node exited early; see {out / 'node.log'}")
             time.sleep(0.2)
-        t_play = time.monotonic()
         sh([bin_path("gssplat"), "bag", "play", bag, "--qos", "reliable"], env=env)
         frames_in = len(keep)
         # Let the last window finish, then ask for the held-out views.
         settle = time.monotonic() + args.settle_s
         while time.monotonic() < settle:
             time.sleep(0.2)
-        gt = load_scene(scene, "scannet", size=(width, height))
         n_before = len(rec.images)
         for i in held_out:
-            msg = pose_to_msg(gt.frame(i).world_from_cam.numpy(), stamp_ns=10**9 * (1000 + i), frame_id="map")
+            msg = pose_to_msg(held_out_poses[i], stamp_ns=10**9 * (1000 + i), frame_id="map")
             rec.pose_pub.publish(msg)
             time.sleep(0.05)
         deadline = time.monotonic() + 60
@@ -176,21 +177,26 @@ def run(args: argparse.Namespace) -> int:
     for _, m in rec.images[n_before:]:
         by_stamp[m.header.stamp.sec * 10**9 + m.header.stamp.nanosec] = m
     sem_by_stamp = {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: m for _, m in rec.semantic}
+    depth_by_stamp = {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: m for _, m in rec.depth}
     psnrs, mious, sheet_rows = [], [], []
+    gt = None
     for i in held_out:
         stamp = 10**9 * (1000 + i)
         if stamp not in by_stamp or stamp not in sem_by_stamp:
             continue
+        msg = by_stamp[stamp]
+        if gt is None:  # ground truth at the render resolution
+            gt = load_scene(scene, "scannet", size=(msg.width, msg.height))
         f = gt.frame(i)
-        rgb = image_to_numpy(by_stamp[stamp]).astype(np.float32) / 255.0
+        rgb = image_to_numpy(msg).astype(np.float32) / 255.0
         labels = image_to_numpy(sem_by_stamp[stamp]).astype(np.int64)
+        depth = image_to_numpy(depth_by_stamp[stamp]) if stamp in depth_by_stamp else np.zeros(labels.shape, np.float32)
         gt_rgb = f.image.permute(1, 2, 0).numpy()
         valid = (f.depth > 0).numpy()
         psnrs.append(image_metrics(rgb, gt_rgb, valid)["psnr"])
         mious.append(semantic_metrics(labels, f.labels.numpy())["miou"])
-        sheet_rows.append((gt_rgb, rgb, labels, f.labels.numpy()))
+        sheet_rows.append((gt_rgb, rgb, labels, depth))
 
-    latencies = [t - t_play for t, _ in rec.images[:n_before]]
     summary = {
         "frames_in": frames_in,
         "renders_out": len(rec.images),
@@ -203,13 +209,12 @@ def run(args: argparse.Namespace) -> int:
     }
     summary.update(_node_stats(out / "node.log"))
     if sheet_rows:
-        _contact_sheet(sheet_rows, rec, out / "contact_sheet.png")
+        _contact_sheet(sheet_rows, out / "contact_sheet.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print("\n== gssplat demo summary ==")
     for k, v in summary.items():
         print(f"{k:>22}: {v if not isinstance(v, float) else round(v, 3)}")
     print(f"contact sheet: {out / 'contact_sheet.png'}")
-    del latencies
     return 0 if psnrs else 1
 
 
@@ -224,19 +229,20 @@ def _node_stats(log_path: Path) -> dict:
     return {}
 
 
-def _contact_sheet(rows, rec, path: Path) -> None:
+def _contact_sheet(rows, path: Path) -> None:
+    """One row per held-out view: input (ground truth) | rendered RGB | rendered labels | rendered depth."""
     from PIL import Image
 
     from gssplat_ros.data import PALETTE
 
     tiles = []
-    for gt_rgb, rgb, labels, gt_labels in rows:
+    for gt_rgb, rgb, labels, depth in rows:
         lab = PALETTE[np.clip(labels, 0, len(PALETTE) - 1)]
         lab[labels == 255] = 0
-        gtl = PALETTE[np.clip(gt_labels, 0, len(PALETTE) - 1)]
-        depth_msg = rec.depth[-1][1] if rec.depth else None
-        tiles.append(np.concatenate([(gt_rgb * 255).astype(np.uint8), (rgb * 255).astype(np.uint8), lab, gtl], 1))
-        del depth_msg
+        d = np.nan_to_num(depth, nan=0.0)
+        d = (255 * d / max(float(d.max()), 1e-6)).astype(np.uint8)
+        tiles.append(np.concatenate([(gt_rgb * 255).astype(np.uint8), (rgb * 255).astype(np.uint8), lab,
+                                     np.repeat(d[..., None], 3, -1)], 1))
     Image.fromarray(np.concatenate(tiles, 0)).save(path)
 
 
@@ -250,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--holdout", type=int, default=4)
     p.add_argument("--rate", type=float, default=10.0, help="bag publish rate, Hz")
     p.add_argument("--settle-s", type=float, default=8.0)
+    p.add_argument("--checkpoint", default="", help="default: the shipped weights")
     args = p.parse_args(argv)
     return run(args)
 
