@@ -45,6 +45,26 @@ class EvalConfig:
     max_targets: int = 10  # per scene (targets at frames 2::20, GSNeRF)
     warmup: int = 2
     images: str = ""  # write side-by-side PNGs here
+    ablate_offsets: bool = False  # inference-time ablation: every offset gate closed (centres = unprojected depth)
+    ablate_aggregation: bool = False  # inference-time ablation: skip the cross-view spatial-unit aggregation
+
+
+def apply_ablations(runtime, cfg: EvalConfig) -> None:
+    """Switch parts of a trained torch model off at inference (the same weights, no retraining)."""
+    if not (cfg.ablate_offsets or cfg.ablate_aggregation):
+        return
+    net = getattr(runtime, "net", None)
+    if net is None:
+        raise ValueError("ablations need the torch runtime (--runtime torch)")
+    if cfg.ablate_aggregation:
+        net.cfg = net.cfg.replace(aggregate=False)
+    if cfg.ablate_offsets:
+        from gssplat_ros.model.heads import GaussianHead
+
+        with torch.no_grad():
+            for head in (m for m in net.modules() if isinstance(m, GaussianHead)):
+                head.conv2.weight[0].zero_()
+                head.conv2.bias[0] = -1e4  # gate logit channel: closed everywhere
 
 
 def _sync(device: torch.device) -> None:
@@ -65,6 +85,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     device = runtime.info.device
     if runtime.info.depth_mode != cfg.depth:
         raise ValueError(f"the checkpoint is a {runtime.info.depth_mode}-depth model but --depth {cfg.depth} was asked")
+    apply_ablations(runtime, cfg)
     dataset = WindowDataset(cfg.data, cfg.format, split=cfg.split, views=cfg.views, targets=1,
                             size=(cfg.width, cfg.height), context_stride=cfg.context_stride, max_targets=cfg.max_targets)
     protocol = Protocol(num_classes=runtime.info.num_classes)
@@ -107,7 +128,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     summary["num_images"] = len(per_image)
     return {"config": asdict(cfg), "protocol": describe_protocol(protocol) + f"; contexts: the {cfg.views} "
             + ("nearest frames" if cfg.context_stride == 1 else f"nearest of every {cfg.context_stride}th frame")
-            + f"; RGB mask: {cfg.rgb_mask}", "runtime": runtime.info.name, "device": str(device),
+            + f"; RGB mask: {cfg.rgb_mask}"
+            + ("; ablation: offsets off" if cfg.ablate_offsets else "")
+            + ("; ablation: aggregation off" if cfg.ablate_aggregation else ""), "runtime": runtime.info.name, "device": str(device),
             "metrics": summary}
 
 

@@ -58,3 +58,28 @@ def test_bench_encoder_prints_a_row():
     assert r.returncode == 0, r.stderr
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| torch | cpu | sensor | 2 | 64x48 |")]
     assert len(rows) == 1
+
+
+def test_ablations_close_gates_and_skip_aggregation(tmp_path):
+    import torch
+
+    from gssplat_ros.bench.encoder import synthetic_inputs
+    from gssplat_ros.evaluate import EvalConfig, apply_ablations
+    from gssplat_ros.runtime import make_runtime
+
+    ckpt = random_checkpoint(tmp_path)
+    rt = make_runtime("torch", ckpt, "sensor", "cpu")
+    with torch.no_grad():
+        for head in (rt.net.color_head, rt.net.semantic_head):  # open every gate
+            head.conv2.bias[0] = 10.0
+    inputs = synthetic_inputs(2, 32, 24, True)
+    wfc = inputs.world_from_cam
+    with torch.no_grad():
+        opened = rt.net(inputs.images, inputs.K, wfc, inputs.cam_from_world, inputs.depth)
+    assert opened["color_gate"].float().mean() == 1.0
+    apply_ablations(rt, EvalConfig(data="", ablate_offsets=True, ablate_aggregation=True))
+    with torch.no_grad():
+        closed = rt.net(inputs.images, inputs.K, wfc, inputs.cam_from_world, inputs.depth)
+    assert closed["color_gate"].float().sum() == 0 and closed["sem_gate"].float().sum() == 0
+    assert torch.allclose(closed["color_means"], closed["means0"], atol=1e-6)
+    assert rt.net.cfg.aggregate is False

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="1: the V nearest frames (default); 5: GSNeRF's every-5th-frame candidates")
     parser.add_argument("--rgb-mask", choices=["valid-depth", "all"], default="valid-depth")
     parser.add_argument("--max-targets", type=int, default=10, help="targets per scene (frames 2::20)")
+    parser.add_argument("--ablate-offsets", action="store_true", help="inference-time: close every offset gate")
+    parser.add_argument("--ablate-aggregation", action="store_true", help="inference-time: skip voxel aggregation")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--images", help="write side-by-side PNGs here")
 
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(data=args.data, format=args.format, split=args.split, views=args.views, width=width,
                      height=height, depth=args.depth, checkpoint=args.checkpoint, runtime=args.runtime,
                      device=args.device, render_backend=args.backend, context_stride=args.context_stride,
-                     rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "")
+                     rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "",
+                     ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation)
     result = evaluate(cfg)
     print(format_table(result))
     write_json(result, args.json)
