@@ -126,11 +126,12 @@ def evaluate(cfg: EvalConfig) -> dict:
     summary = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
     summary["ms_per_query"] = float(np.median(times_ms)) if times_ms else float("nan")
     summary["num_images"] = len(per_image)
-    return {"config": asdict(cfg), "protocol": describe_protocol(protocol) + f"; contexts: the {cfg.views} "
-            + ("nearest frames" if cfg.context_stride == 1 else f"nearest of every {cfg.context_stride}th frame")
-            + f"; RGB mask: {cfg.rgb_mask}"
-            + ("; ablation: offsets off" if cfg.ablate_offsets else "")
-            + ("; ablation: aggregation off" if cfg.ablate_aggregation else ""), "runtime": runtime.info.name, "device": str(device),
+    protocol_text = (describe_protocol(protocol) + f"; contexts: the {cfg.views} "
+                     + ("nearest frames" if cfg.context_stride == 1 else f"nearest of every {cfg.context_stride}th frame")
+                     + f"; RGB mask: {cfg.rgb_mask}"
+                     + ("; ablation: offsets off" if cfg.ablate_offsets else "")
+                     + ("; ablation: aggregation off" if cfg.ablate_aggregation else ""))
+    return {"config": asdict(cfg), "protocol": protocol_text, "runtime": runtime.info.name, "device": str(device),
             "metrics": summary}
 
 
