@@ -150,3 +150,23 @@ def test_out_of_range_parameter_rejected_with_clear_message(ckpt):
         Harness(base_params(ckpt, window_size=1))
     with pytest.raises(ParameterError, match="depth_mode"):
         Harness(base_params(ckpt, depth_mode="lidar"))
+
+
+def test_fused_map_published_and_saved(ckpt, frames, tmp_path):
+    from gssplat_ros.ply import load_ply
+
+    out = tmp_path / "map.ply"
+    h = Harness(base_params(ckpt, fuse_map=True, map_publish_period_s=0.2, map_voxel_m=0.02, map_save_path=str(out)))
+    got = []
+    from sensor_msgs.msg import PointCloud2
+
+    from tests.ros_harness import RELIABLE
+
+    h.peer.create_subscription(PointCloud2, f"{h.ns}/gssplat/map/gaussians", got.append, RELIABLE)
+    try:
+        feed(h, frames[:5])
+        assert h.wait_for(lambda: h.node.counts["predictions"] >= 2 and got, 60)
+        assert 0 < got[-1].width <= len(h.node.pipeline.map)  # the map may have grown since it was published
+    finally:
+        h.close()  # saves on shutdown (map_save_path)
+    assert len(load_ply(out)) == len(h.node.pipeline.map)
