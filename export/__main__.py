@@ -1,0 +1,21 @@
+"""`python -m export onnx|tensorrt|parity|check ...`: the same tool as `gssplat export ...`.
+
+Usage:
+    python -m export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120
+    python -m export --help
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gssplat_ros.cli import main as gssplat_main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return gssplat_main(["export", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
