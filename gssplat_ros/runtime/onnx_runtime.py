@@ -7,8 +7,9 @@ Usage:
 
 The graph for each window shape is exported from the checkpoint on first use and cached (see
 engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
-loads its own graph on first sight. CPU sessions use full graph optimisation and, by default, as many
-intra-op threads as torch uses (GSSPLAT_ORT_THREADS overrides).
+loads its own graph on first sight. CPU sessions use full graph optimisation, no busy-waiting
+(GSSPLAT_ORT_SPIN=1 enables it) and, by default, as many intra-op threads as torch uses
+(GSSPLAT_ORT_THREADS overrides).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def session_options(threads: Optional[int] = None):
     so.intra_op_num_threads = int(threads or env_threads or torch.get_num_threads())
     so.inter_op_num_threads = 1
     so.log_severity_level = 3  # errors only: constant-folding notices about fp16 kernels are not actionable
+    # No busy-waiting between runs: the renderer (torch) runs right after the encoder on the same cores,
+    # and spinning pool threads steal them from it (and from anything else on a busy robot computer).
+    spin = os.environ.get("GSSPLAT_ORT_SPIN", "0") not in ("", "0", "false")
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return so
 
 

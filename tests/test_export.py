@@ -1,0 +1,195 @@
+"""ONNX export of the encoder: file naming, metadata, checker, and onnxruntime-vs-torch parity.
+
+Uses the shipped weights when they exist (gssplat_ros/assets/weights/tiny_*), else a freshly initialised
+tiny model saved to a temporary checkpoint. Exports are cached per test session (`exported`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from export.onnx_export import (  # noqa: E402
+    export_checkpoint,
+    export_onnx,
+    onnx_file_name,
+    read_metadata,
+    to_mixed_fp16,
+)
+from export.parity import FP16_PSNR_DB, parity_inputs, run_parity  # noqa: E402
+from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES  # noqa: E402
+
+_TMP = Path(tempfile.mkdtemp(prefix="gssplat-export-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+@functools.cache
+def tiny_checkpoint(depth_mode: str = "sensor") -> Path:
+    """The shipped tiny weights for `depth_mode`, or a seeded fresh tiny model saved under a temp dir."""
+    from gssplat_ros.model import GSsplatNet, ModelConfig, save_checkpoint
+    from gssplat_ros.weights import default_checkpoint
+
+    shipped = default_checkpoint(depth_mode)
+    if shipped.with_suffix(".safetensors").exists() and shipped.with_suffix(".json").exists():
+        return shipped
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", depth_mode=depth_mode)
+    return save_checkpoint(_TMP / "ckpt" / f"tiny_{depth_mode}", GSsplatNet(cfg), cfg, {})
+
+
+@functools.cache
+def tiny_net(depth_mode: str = "sensor"):
+    from gssplat_ros.model.checkpoint import load_model
+
+    return load_model(tiny_checkpoint(depth_mode))[0]
+
+
+@functools.cache
+def exported(depth_mode: str = "sensor", precision: str = "fp32", views: int = 2, width: int = 64, height: int = 48):
+    """Path of the exported tiny encoder (one export per configuration and test session)."""
+    name = onnx_file_name(f"tiny_{depth_mode}", views, width, height, precision)
+    return export_onnx(tiny_net(depth_mode), _TMP / "onnx" / name, views, width, height, precision).path
+
+
+@functools.cache
+def scene(depth_mode: str, views: int = 2, width: int = 64, height: int = 48):
+    pytest.importorskip("numba")
+    return parity_inputs(views, width, height, depth_mode)
+
+
+# ------------------------------------------------------------------------------------------------ export
+def test_file_name_says_the_shape_and_precision():
+    assert onnx_file_name("tiny_sensor", 4, 160, 120, "fp32") == "tiny_sensor_v4_160x120_fp32.onnx"
+
+
+@pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
+def test_export_io_metadata_and_checker(depth_mode):
+    path = exported(depth_mode)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == list(INPUT_NAMES if depth_mode == "sensor" else INPUT_NAMES[:4])
+    outs = [o.name for o in model.graph.output]
+    assert outs == [("depth_out" if n == "depth" else n) for n in OUTPUT_NAMES]
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*model.graph.input, *model.graph.output]}
+    assert dims["images"] == [2, 3, 48, 64] and dims["K"] == [2, 3, 3] and dims["cam_from_world"] == [2, 4, 4]
+    assert dims["color_means"] == [2, 48, 64, 3] and dims["sem_logits"][:3] == [2, 48, 64]
+    assert {imp.version for imp in model.opset_import if imp.domain in ("", "ai.onnx")} == {18}
+    meta = read_metadata(model)
+    cfg = tiny_net(depth_mode).cfg
+    assert meta["depth_mode"] == depth_mode and meta["views"] == 2 and meta["size"] == "64x48"
+    assert meta["num_classes"] == cfg.num_classes and meta["class_names"] == list(cfg.class_names)
+    assert meta["opset"] == 18 and meta["precision"] == "fp32" and meta["output_names"] == list(OUTPUT_NAMES)
+    assert len(meta["source_revision"]) == 40 or meta["source_revision"] == "unknown"
+    ops = {n.op_type for n in model.graph.node}
+    assert not ops & {"Det", "Inverse", "Unique", "Einsum", "Loop", "If"}, ops
+
+
+def test_export_leaves_the_network_untouched():
+    net = tiny_net("sensor")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    exported("sensor", "fp16")
+    mixed = to_mixed_fp16(net)
+    assert mixed.encoder.inner.stem.weight.dtype == torch.float16
+    assert all(v.dtype == torch.float32 for v in net.state_dict().values() if v.is_floating_point())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_export_checkpoint_writes_next_to_out_dir_with_weights_hash(tmp_path):
+    stem = tiny_checkpoint("sensor")
+    result = export_checkpoint(stem, tmp_path, views=2, width=32, height=24)
+    assert result.path == tmp_path / onnx_file_name(stem.name, 2, 32, 24, "fp32")
+    meta = read_metadata(result.path)
+    assert meta["checkpoint"] == stem.name and len(meta["checkpoint_sha256"]) == 64
+
+
+def test_bad_shape_names_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="width"):
+        export_onnx(tiny_net("sensor"), tmp_path / "x.onnx", 2, 30, 24)
+    with pytest.raises(ValueError, match="views"):
+        export_onnx(tiny_net("sensor"), tmp_path / "x.onnx", 1, 32, 24)
+
+
+# ------------------------------------------------------------------------------------------------ parity
+@pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
+def test_parity_fp32_on_a_generated_scene(depth_mode):
+    report = run_parity(tiny_net(depth_mode), exported(depth_mode), 2, 64, 48, "fp32", scene(depth_mode))
+    print(report.table())
+    assert report.source == "scene"
+    # fp32 vs fp32: the same maths in another order; 1e-3 m / 1e-3 is the contract's tolerance.
+    assert report.max_abs["means_m"] <= 1e-3
+    assert report.max_abs["sem_logits"] <= 1e-3 and report.max_abs["color_sh"] <= 1e-3
+    assert report.passed, report.failures
+    assert abs(report.psnr_torch_db - report.psnr_onnx_db) < 0.01
+
+
+@pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
+def test_parity_fp16_render_within_half_a_db(depth_mode):
+    report = run_parity(tiny_net(depth_mode), exported(depth_mode, "fp16"), 2, 64, 48, "fp16", scene(depth_mode))
+    print(report.table())
+    assert abs(report.psnr_torch_db - report.psnr_onnx_db) <= FP16_PSNR_DB
+    assert report.passed, report.failures
+    # fp16 trunk, fp32 geometry: centres stay within a few millimetres even with estimated depth.
+    assert report.max_abs["means_m"] < 2e-2
+
+
+def test_parity_fp32_v4_160x120_sensor():
+    path = exported("sensor", "fp32", 4, 160, 120)
+    report = run_parity(tiny_net("sensor"), path, 4, 160, 120, "fp32", scene("sensor", 4, 160, 120))
+    print(report.table())
+    assert report.passed, report.failures
+
+
+def test_slim_export_keeps_contract_and_parity(tmp_path):
+    pytest.importorskip("onnxslim")
+    net = tiny_net("sensor")
+    result = export_onnx(net, tmp_path / "slim.onnx", 2, 64, 48, slim=True)
+    assert read_metadata(result.path)["slim"] == "1"
+    assert result.num_nodes < len(onnx.load(str(exported("sensor"))).graph.node)
+    report = run_parity(net, result.path, 2, 64, 48, "fp32", scene("sensor"))
+    assert report.passed, report.failures
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_cli_export_onnx_and_check(tmp_path, capsys):
+    from gssplat_ros.cli import main
+
+    stem = tiny_checkpoint("sensor")
+    argv = ["export", "onnx", "--checkpoint", str(stem), "--views", "2", "--width", "32", "--height", "24"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    path = tmp_path / onnx_file_name(stem.name, 2, 32, 24, "fp32")
+    assert path.exists() and f"wrote {path}" in out and "TensorRT 10.3 operator check: OK" in out
+    assert main(["export", "check", str(path)]) == 0
+    assert "compatible with TensorRT 10.3" in capsys.readouterr().out
+
+
+def test_python_m_export_fp16(tmp_path):
+    stem = tiny_checkpoint("sensor")
+    out = tmp_path / "enc.onnx"
+    r = subprocess.run(
+        [sys.executable, "-m", "export", "onnx", "--checkpoint", str(stem), "--views", "2", "--width", "32",
+         "--height", "24", "--fp16", "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert read_metadata(out)["precision"] == "fp16"
+
+
+def test_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
+    from gssplat_ros.cli import main
+
+    assert main(["export", "onnx", "--checkpoint", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "not found" in err
