@@ -62,7 +62,8 @@ class TrainConfig:
     log_every: int = 10
     render_backend: str = "cpu"
     threads: int = 0  # torch threads; 0 = torch's default
-    init_from: str = ""  # start from these weights (checkpoint stem)
+    init_from: str = ""  # start from these weights (checkpoint stem); missing keys keep their initialisation
+    stage: str = "full"  # full: render losses; semantic2d: warm-up on the context views' 2D labels only (no rendering)
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:

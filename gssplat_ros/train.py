@@ -81,6 +81,40 @@ def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings):
     return out, render_targets(Prediction.from_outputs(out), cams, settings)
 
 
+def init_from_checkpoint(net, path) -> int:
+    """Copy every tensor whose name and shape match from a checkpoint (e.g. a sensor-depth warm-up into
+    an estimated-depth model, whose depth network then starts fresh). Returns the number copied."""
+    from safetensors.torch import load_file
+
+    from gssplat_ros.weights import checkpoint_stem
+
+    weights = Path(checkpoint_stem(path)).with_suffix(".safetensors")
+    if not weights.exists():
+        raise FileNotFoundError(f"init_from: checkpoint weights not found: {weights}")
+    source = load_file(str(weights))
+    own = net.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    own.update(matched)
+    net.load_state_dict(own)
+    return len(matched)
+
+
+def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossConfig):
+    """Warm-up stage: class-weighted CE of the semantic decoder's 2D logits on the context views only.
+
+    No rendering, so a step costs a fraction of a full one and the semantic branch sees many more
+    images per minute; the full stage then trains everything through the renderer.
+    """
+    from gssplat_ros.model.losses import weighted_cross_entropy
+
+    wfc = batch["context_world_from_cam"]
+    depth = batch["context_depth"] if model_cfg.depth_mode == "sensor" else None
+    out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
+    logits = out["context_logits"].permute(0, 2, 3, 1).reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
+    ce = weighted_cross_entropy(logits, batch["context_labels"], loss_cfg, "context labels")
+    return ce, {"context_semantic": ce.detach()}
+
+
 @torch.no_grad()
 def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: int) -> dict:
     from gssplat_ros.metrics import image_metrics, semantic_metrics
@@ -120,7 +154,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     settings = RenderSettings(backend=cfg.render_backend)
     net = GSsplatNet(model_cfg)
     if cfg.init_from:
-        load_weights(net, cfg.init_from)
+        copied = init_from_checkpoint(net, cfg.init_from)
+        log.info("initialised %d tensors from %s", copied, cfg.init_from)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr)
     step, best, elapsed_before = 0, -math.inf, 0.0
     state_path = out / "last_state.pt"
@@ -186,8 +221,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
             lr = lr_at(step, cfg, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            outputs, renders = window_forward(model, batch, model_cfg.depth_mode, settings)
-            total, terms = compute_losses(outputs, batch, renders, loss_cfg)
+            if cfg.stage == "semantic2d":
+                total, terms = semantic_2d_loss(model, batch, model_cfg, loss_cfg)
+            else:
+                outputs, renders = window_forward(model, batch, model_cfg.depth_mode, settings)
+                total, terms = compute_losses(outputs, batch, renders, loss_cfg)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
