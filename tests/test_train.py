@@ -86,3 +86,26 @@ def test_ddp_two_gloo_processes(tmp_path, scenes):
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["step"] == 2
     assert (out / "last.safetensors").exists()
+
+
+def test_semantic_warmup_stage_and_partial_init(tmp_path, scenes):
+    import torch
+
+    from gssplat_ros.model import GSsplatNet, ModelConfig
+    from gssplat_ros.train import init_from_checkpoint, train
+
+    out = tmp_path / "warm"
+    cfg = load_typed_config(write_config(tmp_path / "w.yaml", scenes, out, steps=2, stage="semantic2d"), TrainConfig)
+    metrics = train(cfg)
+    assert metrics["step"] == 2
+    rows = (out / "log.csv").read_text().splitlines()[1:]
+    assert all(float(r.split(",")[4]) == 0.0 for r in rows)  # no rendered-RGB loss in the 2D stage
+    est = GSsplatNet(ModelConfig.preset("tiny", depth_mode="estimated"))
+    copied = init_from_checkpoint(est, out / "last")
+    own = est.state_dict()
+    assert 0 < copied < len(own)  # the shared encoder and heads, not the depth network
+    from safetensors.torch import load_file
+
+    src = load_file(str(out / "last.safetensors"))
+    shared = next(k for k in src if k in own and own[k].shape == src[k].shape)
+    assert torch.equal(own[shared], src[shared])
