@@ -1,0 +1,163 @@
+"""The onnxruntime encoder runtime: same outputs as torch through the one runtime interface, used by
+the core Pipeline (what the node runs) and by `gssplat eval --runtime onnxruntime`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+from gssplat_ros.prediction import OUTPUT_NAMES  # noqa: E402
+from gssplat_ros.runtime import make_runtime  # noqa: E402
+from tests.test_export import tiny_checkpoint  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GSSPLAT_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _inputs(depth_mode: str, views: int = 2, width: int = 64, height: int = 48):
+    from export.parity import parity_inputs
+
+    return parity_inputs(views, width, height, depth_mode).inputs
+
+
+@pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
+def test_onnxruntime_matches_torch_through_make_runtime(depth_mode, cache_dir):
+    pytest.importorskip("numba")
+    stem = str(tiny_checkpoint(depth_mode))
+    ort_rt = make_runtime("onnxruntime", stem, depth_mode, "cpu", views=2, width=64, height=48)
+    torch_rt = make_runtime("torch", stem, depth_mode, "cpu")
+    assert ort_rt.info.name == "onnxruntime" and ort_rt.info.depth_mode == depth_mode
+    assert (ort_rt.info.num_classes, ort_rt.info.class_names) == (torch_rt.info.num_classes, torch_rt.info.class_names)
+    assert list(cache_dir.glob("onnx/*/*_v2_64x48_fp32.onnx")), "exported into the cache at construction"
+    inputs = _inputs(depth_mode)
+    got, ref = ort_rt(inputs), torch_rt(inputs)
+    assert list(got) == list(OUTPUT_NAMES)
+    for name in OUTPUT_NAMES:
+        assert got[name].dtype == torch.float32 and got[name].device.type == "cpu"
+        assert got[name].shape == ref[name].shape, name
+        # fp32 both sides: 1e-3 (metres for means) is the export contract's tolerance
+        torch.testing.assert_close(got[name], ref[name], atol=1e-3, rtol=0, msg=name)
+
+
+def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
+    stem = str(tiny_checkpoint("sensor"))
+    rt = make_runtime("onnxruntime", stem, "sensor", "cpu")  # no shape: nothing exported yet
+    assert not list(cache_dir.glob("onnx/*/*.onnx"))
+    from export.onnx_export import example_inputs
+    from gssplat_ros.prediction import EncoderInputs
+
+    out = rt(EncoderInputs(*example_inputs(3, 32, 24, "sensor")))
+    assert out["color_means"].shape == (3, 24, 32, 3)
+    assert [p.name for p in rt.onnx_paths.values()] == [f"{tiny_checkpoint('sensor').name}_v3_32x24_fp32.onnx"]
+    sess = rt.session((3, 24, 32))
+    rt(EncoderInputs(*example_inputs(3, 32, 24, "sensor", seed=1)))
+    assert rt.session((3, 24, 32)) is sess
+    # a restart finds the exported file again
+    from export import onnx_export
+
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    make_runtime("onnxruntime", stem, "sensor", "cpu", 3, 32, 24)
+
+
+def test_session_threads_and_no_spinning(monkeypatch):
+    from gssplat_ros.runtime.onnx_runtime import session_options
+
+    assert session_options().intra_op_num_threads == torch.get_num_threads()
+    monkeypatch.setenv("GSSPLAT_ORT_THREADS", "1")
+    so = session_options()
+    assert so.intra_op_num_threads == 1
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_missing_depth_in_sensor_mode_is_a_clear_error():
+    from export.onnx_export import example_inputs
+    from gssplat_ros.prediction import EncoderInputs
+
+    rt = make_runtime("onnxruntime", str(tiny_checkpoint("sensor")), "sensor", "cpu")
+    with pytest.raises(ValueError, match="depth"):
+        rt(EncoderInputs(*example_inputs(2, 32, 24, "estimated")))
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+def _scene_frames(n: int, width: int, height: int, with_depth: bool):
+    pytest.importorskip("numba")
+    from gssplat_ros.data.procedural.generate import build_scene, default_K
+    from gssplat_ros.data.procedural.raycast import camera_dirs, render_view
+    from gssplat_ros.pipeline import Frame
+
+    _, arrays, poses = build_scene(3, 1, n, step_m=0.12)
+    K = default_K(width, height)
+    dirs = camera_dirs(K, width, height)
+    frames = []
+    for i, pose in enumerate(poses):
+        rgb, depth, _ = render_view(arrays, pose, dirs)
+        pose = np.array(pose, dtype=np.float64)
+        pose[:3, 3] += (0.0137, 0.0291, 0.0173)  # off the voxel grid (see export/parity.py)
+        frames.append(Frame(stamp_ns=(i + 1) * 100_000_000, image=(rgb * 255 + 0.5).astype(np.uint8), K=K,
+                            world_from_cam=pose, depth=depth if with_depth else None))  # fmt: skip
+    return frames
+
+
+def test_pipeline_with_onnxruntime_runtime_matches_torch():
+    from gssplat_ros.pipeline import Pipeline, PipelineConfig
+
+    frames = _scene_frames(4, 64, 48, with_depth=True)
+    common = dict(checkpoint=str(tiny_checkpoint("sensor")), device="cpu", depth_mode="sensor", window_size=2,
+                  model_width=64, model_height=48, render_backend="cpu")  # fmt: skip
+    pipes = {name: Pipeline(PipelineConfig(runtime=name, **common)) for name in ("onnxruntime", "torch")}
+    assert pipes["onnxruntime"]._runtimes["sensor"].info.name == "onnxruntime"
+    predicted = 0
+    for frame in frames:
+        results = {}
+        for name, pipe in pipes.items():
+            if pipe.add_frame(frame) and pipe.window_ready():
+                pred = pipe.predict(pipe.snapshot())
+                out = pipe.render(pred, frame.K, frame.world_from_cam, 64, 48)
+                results[name] = (pred, out)
+        if results:
+            predicted += 1
+            (p_ort, r_ort), (p_t, r_t) = results["onnxruntime"], results["torch"]
+            torch.testing.assert_close(p_ort.color.means, p_t.color.means, atol=1e-3, rtol=0)
+            torch.testing.assert_close(p_ort.semantic.features, p_t.semantic.features, atol=1e-3, rtol=0)
+            assert np.abs(r_ort.rgb.astype(int) - r_t.rgb.astype(int)).max() <= 1
+            assert (r_ort.labels == r_t.labels).mean() > 0.99
+    assert predicted >= 3
+
+
+def test_pipeline_estimated_depth_with_onnxruntime():
+    from gssplat_ros.pipeline import Pipeline, PipelineConfig
+
+    pipe = Pipeline(PipelineConfig(checkpoint=str(tiny_checkpoint("estimated")), runtime="onnxruntime", device="cpu",
+                                   depth_mode="estimated", window_size=2, model_width=64, model_height=48,
+                                   render_backend="cpu"))  # fmt: skip
+    preds = []
+    for frame in _scene_frames(3, 64, 48, with_depth=False):
+        if pipe.add_frame(frame) and pipe.window_ready():
+            preds.append(pipe.predict(pipe.snapshot()))
+    assert len(preds) == 2 and torch.isfinite(preds[-1].color.means).all()
+    assert pipe.class_names == tuple(pipe._runtimes["estimated"].info.class_names)
+
+
+# ------------------------------------------------------------------------------------------------ eval
+def test_eval_with_onnxruntime_gives_torch_metrics(tmp_path):
+    pytest.importorskip("numba")
+    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
+    from gssplat_ros.evaluate import EvalConfig, evaluate
+
+    root = tmp_path / "scenes"
+    generate_dataset(GenerateConfig(out=str(root), scenes=1, frames=6, width=64, height=48, seed=5))
+    (root / "splits").mkdir()
+    (root / "splits" / "test.txt").write_text("scene0000_00\n")
+    base = dict(data=str(root), views=2, width=64, height=48, checkpoint=str(tiny_checkpoint("sensor")),
+                device="cpu", render_backend="cpu", warmup=0)  # fmt: skip
+    res = {rt: evaluate(EvalConfig(runtime=rt, **base)) for rt in ("onnxruntime", "torch")}
+    assert res["onnxruntime"]["runtime"] == "onnxruntime"
+    m_ort, m_t = res["onnxruntime"]["metrics"], res["torch"]["metrics"]
+    assert m_ort["num_images"] == m_t["num_images"] >= 1
+    assert abs(m_ort["psnr"] - m_t["psnr"]) < 0.05 and abs(m_ort["miou"] - m_t["miou"]) < 0.01
