@@ -46,6 +46,21 @@ def test_auto_runtime_on_cpu_is_torch():
     assert make_runtime("auto", str(tiny_checkpoint("sensor")), "sensor", "cpu").info.name == "torch"
 
 
+@pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed")
+def test_auto_falls_through_a_failing_runtime(monkeypatch, tmp_path, caplog):
+    import gssplat_ros.runtime as runtime_mod
+    from tests.test_export import tiny_checkpoint
+
+    monkeypatch.setenv("GSSPLAT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(runtime_mod, "_pick_auto", lambda device: "tensorrt")  # as on a CUDA machine
+    stem = str(tiny_checkpoint("sensor"))
+    with caplog.at_level(logging.WARNING, logger="gssplat_ros.runtime"):
+        assert runtime_mod.make_runtime("auto", stem, "sensor", "cpu").info.name == "torch"
+    assert any("tensorrt failed" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(runtime_mod, "_auto_chain", lambda first: ["tensorrt", "onnxruntime"])
+    assert runtime_mod.make_runtime("auto", stem, "sensor", "cpu", 2, 32, 24).info.name == "onnxruntime"
+
+
 # ------------------------------------------------------------------------------------------------ engine cache
 def _key(**changes) -> EngineKey:
     base = dict(onnx_sha256="ab" * 32, tensorrt_version="10.3.0", gpu_name="NVIDIA H100", precision="fp16",

@@ -89,6 +89,16 @@ def make_runtime(
     dev = resolve_device(device)
     if name == "auto":
         name = _pick_auto(dev)
+        if name != "torch":  # auto *tries*: a failed engine build or session falls through to the next runtime
+            for candidate in _auto_chain(name):
+                module, factory = _EXTRA_RUNTIMES[candidate].split(":")
+                try:
+                    return getattr(importlib.import_module(module), factory)(
+                        stem, dev, views=views, width=width, height=height
+                    )
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("runtime 'auto': %s failed (%s: %s); trying the next", candidate, type(exc).__name__, exc)
+            name = "torch"
     if name == "torch":
         net, cfg = load_model(stem)
         return TorchRuntime(net, cfg, dev)
@@ -96,6 +106,19 @@ def make_runtime(
         raise ValueError(f"unknown runtime {name!r}; choose torch, onnxruntime, tensorrt or auto")
     module, factory = _EXTRA_RUNTIMES[name].split(":")
     return getattr(importlib.import_module(module), factory)(stem, dev, views=views, width=width, height=height)
+
+
+def _auto_chain(first: str) -> list[str]:
+    """tensorrt -> onnxruntime (when its CUDA provider exists) -> torch, starting at `first`."""
+    chain = ["tensorrt"] if first == "tensorrt" else []
+    try:
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            chain.append("onnxruntime")
+    except ImportError:
+        pass
+    return chain
 
 
 def _pick_auto(device: torch.device) -> str:
