@@ -100,7 +100,8 @@ def init_from_checkpoint(net, path) -> int:
 
 
 def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossConfig):
-    """Warm-up stage: class-weighted CE of the semantic decoder's 2D logits on the context views only.
+    """Warm-up stage: class-weighted CE on the context views only, of the semantic decoder's 2D logits and of
+    the per-pixel logits of the semantic Gaussians (each context pixel's Gaussian should carry its label).
 
     No rendering, so a step costs a fraction of a full one and the semantic branch sees many more
     images per minute; the full stage then trains everything through the renderer.
@@ -111,8 +112,10 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
     depth = batch["context_depth"] if model_cfg.depth_mode == "sensor" else None
     out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
     logits = out["context_logits"].permute(0, 2, 3, 1).reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
-    ce = weighted_cross_entropy(logits, batch["context_labels"], loss_cfg, "context labels")
-    return ce, {"context_semantic": ce.detach()}
+    ce_2d = weighted_cross_entropy(logits, batch["context_labels"], loss_cfg, "context labels")
+    gaussian_logits = out["sem_logits"].reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
+    ce_gaussians = weighted_cross_entropy(gaussian_logits, batch["context_labels"], loss_cfg, "context labels")
+    return ce_2d + ce_gaussians, {"context_semantic": ce_2d.detach(), "semantic": ce_gaussians.detach()}
 
 
 @torch.no_grad()
