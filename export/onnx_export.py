@@ -87,9 +87,7 @@ def git_revision(path: Union[str, Path, None] = None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-def example_inputs(
-    views: int, width: int, height: int, depth_mode: str = "sensor", seed: int = 0
-) -> tuple[Tensor, ...]:
+def example_inputs(views: int, width: int, height: int, depth_mode: str = "sensor", seed: int = 0) -> tuple[Tensor, ...]:
     """Plausible positional inputs for tracing and quick checks: a camera arc, smooth images and depth.
 
     Returns (images [V,3,H,W], K [V,3,3], world_from_cam [V,4,4], cam_from_world [V,4,4]) plus depth
@@ -233,8 +231,7 @@ def _check_io(model, input_names: list[str], output_names: list[str]) -> None:
     got_in = [i.name for i in model.graph.input]
     got_out = [o.name for o in model.graph.output]
     if got_in != input_names or got_out != output_names:
-        raise RuntimeError(f"exported graph I/O {got_in} -> {got_out} differs from the contract {input_names} -> "
-                           f"{output_names}")
+        raise RuntimeError(f"exported graph I/O {got_in} -> {got_out} differs from the contract {input_names} -> {output_names}")
     for value in (*model.graph.input, *model.graph.output):
         dims = value.type.tensor_type.shape.dim
         if any(not d.HasField("dim_value") for d in dims):
@@ -306,8 +303,8 @@ def export_checkpoint(
 ) -> ExportResult:
     """Export a checkpoint ("" = the shipped weights for `depth_mode`).
 
-    `out` is a file, a directory, or None (next to the checkpoint); a directory gets the standard
-    file name (`onnx_file_name`). The checkpoint's sha256 goes into the metadata.
+    `out` is a file, a directory, or None (next to the checkpoint, or the current directory for the
+    shipped weights); a directory gets the standard file name (`onnx_file_name`). The checkpoint's sha256 goes into the metadata.
     """
     from gssplat_ros.model.checkpoint import load_model
     from gssplat_ros.weights import checkpoint_stem, default_checkpoint
@@ -315,8 +312,10 @@ def export_checkpoint(
     stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
     net, _ = load_model(stem)
     name = onnx_file_name(checkpoint_name(stem), views, width, height, precision)
-    if out is None:
-        path = stem.parent / name
+    if out is None:  # next to the checkpoint; the current directory for the (packaged) shipped weights
+        from gssplat_ros.weights import WEIGHTS_DIR
+
+        path = (Path.cwd() if stem.parent.resolve() == WEIGHTS_DIR else stem.parent) / name
     else:
         out = Path(out)
         path = out / name if out.is_dir() or not out.suffix else out

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _shape_args(p)
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18; TensorRT 10.3 reads 9..20)")
     p.add_argument("--slim", action="store_true", help="simplify with onnxslim")
-    p.add_argument("--out", default=None, help="output file or directory (default: next to the checkpoint)")
+    p.add_argument("--out", default=None, help="output file or directory (default: beside the checkpoint; . for shipped weights)")
 
     p = sub.add_parser("tensorrt", help="build a TensorRT engine", description="TensorRT engine build")
     _shape_args(p)
