@@ -132,9 +132,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def build_engine(
-    onnx_path: Union[str, Path], engine_path: Union[str, Path], cfg: Optional[BuildConfig] = None
-) -> BuildResult:
+def build_engine(onnx_path: Union[str, Path], engine_path: Union[str, Path], cfg: Optional[BuildConfig] = None) -> BuildResult:
     """Parse the ONNX file, build a serialized engine and write it (atomically) to `engine_path`.
 
     Raises:

@@ -18,8 +18,9 @@ and opset-20 GridSample gave wrong results (seen on 10.13) - export at opset 18.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 TRT_VERSION = "10.3"
 OPSET_RANGE = (9, 20)  # inclusive range of the default-domain opset TensorRT 10.3 parses
@@ -30,6 +31,10 @@ _FI = (*_F, "INT32", "INT64")
 _FIB = (*_FI, "BOOL")
 _B = ("BOOL",)
 _F16 = ("FP32", "FP16")
+
+
+def _ops(names: str) -> list[str]:
+    return names.split()
 
 
 @dataclass(frozen=True)
@@ -44,26 +49,38 @@ _POOL = OpSupport(_F, "2D or 3D pooling only; `dilations` empty or all ones")
 
 # Operators TensorRT 10.3's ONNX parser imports (name -> types, restriction).
 SUPPORTED: dict[str, OpSupport] = {
-    **{op: OpSupport(_F) for op in (
-        "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "BatchNormalization", "Ceil", "Celu", "Clip", "Conv",
-        "ConvTranspose", "Cos", "Cosh", "Elu", "Erf", "Exp", "Floor", "Gelu", "Gemm", "GlobalAveragePool",
-        "GlobalLpPool", "GlobalMaxPool", "GroupNormalization", "GRU", "HardSigmoid", "HardSwish", "ImageScaler",
-        "InstanceNormalization", "IsInf", "LeakyRelu", "Log", "LogSoftmax", "LRN", "LpNormalization", "MatMul",
-        "MeanVarianceNormalization", "ParametricSoftplus", "PRelu", "QuantizeLinear", "RandomNormal",
-        "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Reciprocal", "RNN", "Round", "ScaledTanh",
-        "Scan", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
-        "ThresholdedRelu", "Upsample",
-    )},  # fmt: skip
-    **{op: OpSupport(_FI) for op in (
-        "Abs", "Add", "ArgMax", "ArgMin", "DepthToSpace", "Div", "Equal", "Greater", "GreaterOrEqual", "IsNaN",
-        "Less", "LessOrEqual", "Max", "Mean", "Min", "Mod", "Mul", "Neg", "Range", "Relu", "Scatter",
-        "ScatterElements", "Shrink", "Sign", "SpaceToDepth", "Sub", "Sum",
-    )},  # fmt: skip
-    **{op: OpSupport(_FIB) for op in (
-        "Concat", "ConstantOfShape", "Expand", "Flatten", "Gather", "GatherElements", "GatherND", "Identity", "If",
-        "Reshape", "ReverseSequence", "Shape", "Size", "Slice", "Split", "Tile", "Transpose", "Trilu", "Where",
-    )},  # fmt: skip
-    **{op: OpSupport(_B) for op in ("And", "Not", "Or", "Xor")},
+    **dict.fromkeys(
+        _ops(
+            """
+            Acos Acosh Asin Asinh Atan Atanh BatchNormalization Ceil Celu Clip Conv ConvTranspose Cos Cosh Elu Erf
+            Exp Floor Gelu Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool GroupNormalization GRU HardSigmoid
+            HardSwish ImageScaler InstanceNormalization IsInf LeakyRelu Log LogSoftmax LRN LpNormalization MatMul
+            MeanVarianceNormalization ParametricSoftplus PRelu QuantizeLinear RandomNormal RandomNormalLike
+            RandomUniform RandomUniformLike Reciprocal RNN Round ScaledTanh Scan Selu Sigmoid Sin Sinh Softmax
+            Softplus Softsign Sqrt Tan Tanh ThresholdedRelu Upsample
+            """
+        ),
+        OpSupport(_F),
+    ),
+    **dict.fromkeys(
+        _ops(
+            """
+            Abs Add ArgMax ArgMin DepthToSpace Div Equal Greater GreaterOrEqual IsNaN Less LessOrEqual Max Mean Min
+            Mod Mul Neg Range Relu Scatter ScatterElements Shrink Sign SpaceToDepth Sub Sum
+            """
+        ),
+        OpSupport(_FI),
+    ),
+    **dict.fromkeys(
+        _ops(
+            """
+            Concat ConstantOfShape Expand Flatten Gather GatherElements GatherND Identity If Reshape
+            ReverseSequence Shape Size Slice Split Tile Transpose Trilu Where
+            """
+        ),
+        OpSupport(_FIB),
+    ),
+    **dict.fromkeys(("And", "Not", "Or", "Xor"), OpSupport(_B)),
     "AveragePool": _POOL,
     "LpPool": OpSupport(_F, "`dilations` empty or all ones"),
     "MaxPool": OpSupport(_F, "2D or 3D pooling only; no `Indices` output; `dilations` empty or all ones"),
@@ -93,23 +110,32 @@ SUPPORTED: dict[str, OpSupport] = {
     "Squeeze": OpSupport(_FIB, "`axes` must be an initializer or Constant (dynamic axes only from 10.7)"),
     "TopK": OpSupport(_FI, "`K` a build-time constant below 3840"),
     "Unsqueeze": OpSupport(_FIB, "`axes` must be an initializer or Constant (dynamic axes only from 10.7)"),
-    **{op: _REDUCE for op in (
-        "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
-        "ReduceProd", "ReduceSum", "ReduceSumSquare",
-    )},  # fmt: skip
+    **dict.fromkeys(
+        _ops(
+            """
+            ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum
+            ReduceSumSquare
+            """
+        ),
+        _REDUCE,
+    ),
 }
 
 # Operators the 10.3 parser rejects ("N" rows, plus those first supported after 10.3).
 UNSUPPORTED: dict[str, str] = {
-    **{op: "not supported" for op in (
-        "AffineGrid", "Bernoulli", "BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor", "Col2Im",
-        "CenterCropPad", "Compress", "ConcatFromSequence", "ConvInteger", "DFT", "Det", "DynamicQuantizeLinear",
-        "ImageDecoder", "MatMulInteger", "MaxRoiPool", "MaxUnpool", "MelWeightMatrix", "Multinomial",
-        "NegativeLogLikelihoodLoss", "Optional", "OptionalGetElement", "OptionalHasElement", "QLinearConv",
-        "QLinearMatMul", "RegexFullMatch", "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase",
-        "SequenceInsert", "SequenceLength", "SequenceMap", "SoftmaxCrossEntropyLoss", "SplitToSequence",
-        "StringConcat", "StringNormalizer", "StringSplit", "TfIdfVectorizer", "Unique",
-    )},  # fmt: skip
+    **dict.fromkeys(
+        _ops(
+            """
+            AffineGrid Bernoulli BitShift BitwiseAnd BitwiseNot BitwiseOr BitwiseXor Col2Im CenterCropPad Compress
+            ConcatFromSequence ConvInteger DFT Det DynamicQuantizeLinear ImageDecoder MatMulInteger MaxRoiPool
+            MaxUnpool MelWeightMatrix Multinomial NegativeLogLikelihoodLoss Optional OptionalGetElement
+            OptionalHasElement QLinearConv QLinearMatMul RegexFullMatch SequenceAt SequenceConstruct SequenceEmpty
+            SequenceErase SequenceInsert SequenceLength SequenceMap SoftmaxCrossEntropyLoss SplitToSequence
+            StringConcat StringNormalizer StringSplit TfIdfVectorizer Unique
+            """
+        ),
+        "not supported",
+    ),
     **{op: "first supported in 10.4" for op in ("BlackmanWindow", "HammingWindow", "HannWindow")},
     "STFT": "first supported in 10.5",
     "Attention": "first supported in 10.14",
@@ -386,8 +412,7 @@ def _check_types(g: _Graph, node, support: OpSupport) -> list[Problem]:
         if dtype is None or dtype in support.types:
             continue
         if dtype == "DOUBLE":
-            problems.append(Problem(node.name, node.op_type, f"DOUBLE tensor '{n}' is cast down to FP32 by TensorRT",
-                                    "warning"))
+            problems.append(Problem(node.name, node.op_type, f"DOUBLE tensor '{n}' is cast down to FP32 by TensorRT", "warning"))
         else:
             problems.append(Problem(node.name, node.op_type, f"{dtype} tensor '{n}' unsupported (supported: "
                                     f"{', '.join(support.types)})"))  # fmt: skip
@@ -431,8 +456,14 @@ def _check_graph(graph, g: _Graph, opset: int, problems: list[Problem]) -> None:
     for node in graph.node:
         name = node.name or (node.output[0] if node.output else "?")
         if node.domain not in ("", "ai.onnx"):
-            problems.append(Problem(name, node.op_type, f"custom-domain op '{node.domain}::{node.op_type}' needs a "
-                                    "TensorRT plugin (contrib ops such as com.microsoft Inverse are not built in)"))
+            problems.append(
+                Problem(
+                    name,
+                    node.op_type,
+                    f"custom-domain op '{node.domain}::{node.op_type}' needs a "
+                    "TensorRT plugin (contrib ops such as com.microsoft Inverse are not built in)",
+                )
+            )
             continue
         if node.op_type in UNSUPPORTED:
             problems.append(Problem(name, node.op_type, f"{node.op_type} is {UNSUPPORTED[node.op_type]} by "

@@ -18,9 +18,10 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,7 @@ class EngineCache:
             return None
         return path
 
-    def get_or_build(
-        self, name: str, key: EngineKey, build: Callable[[Path], object], force: bool = False
-    ) -> tuple[Path, bool]:
+    def get_or_build(self, name: str, key: EngineKey, build: Callable[[Path], object], force: bool = False) -> tuple[Path, bool]:
         """(engine path, built now): reuse a cached engine for `key`, or call build(path) to make one."""
         cached = None if force else self.lookup(name, key)
         if cached is not None:
