@@ -19,7 +19,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
-    install_requires=["numpy", "torch", "pyyaml", "safetensors", "pillow"],
+    install_requires=["numpy", "torch", "pyyaml", "safetensors", "pillow", "jaxtyping", "scipy"],
     extras_require={
         "cpu": ["numba"],
         "export": ["onnx", "onnxruntime", "onnxslim"],
