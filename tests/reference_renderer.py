@@ -80,7 +80,8 @@ def render_reference(g, cameras, near=0.01, far=1e10, eps2d=0.3, background=None
         ptx, pty = (pix[:, 0] // tile)[:, None], (pix[:, 1] // tile)[:, None]
         covered = (ptx >= tx0) & (ptx < tx1) & (pty >= ty0) & (pty < ty1) & ok  # [P, N]
         d = mu[None, :, :] - pix[:, None, :]  # [P, N, 2]
-        sigma = 0.5 * (inv[None, :, 0, 0] * d[..., 0] ** 2 + inv[None, :, 1, 1] * d[..., 1] ** 2) + inv[None, :, 0, 1] * d[..., 0] * d[..., 1]
+        quad = inv[None, :, 0, 0] * d[..., 0] ** 2 + inv[None, :, 1, 1] * d[..., 1] ** 2
+        sigma = 0.5 * quad + inv[None, :, 0, 1] * d[..., 0] * d[..., 1]
         alpha = torch.clamp(opac[None] * torch.exp(-sigma), max=0.99)
         use = covered & (sigma >= 0) & (alpha >= 1.0 / 255.0)
         P = pix.shape[0]
