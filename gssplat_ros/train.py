@@ -10,6 +10,7 @@ TensorBoard log, the resolved config, the git revision and metrics.json.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -28,6 +29,7 @@ import yaml
 
 from gssplat_ros.cameras import Cameras, rigid_inverse
 from gssplat_ros.config import TrainConfig, to_dict
+from gssplat_ros.data.labels import CLASS_NAMES
 from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.checkpoint import load_weights, save_checkpoint
 from gssplat_ros.model.losses import LossConfig, compute_losses, render_targets
@@ -153,6 +155,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
     model_cfg = ModelConfig.preset(cfg.model_preset, **cfg.model_overrides)
+    if not model_cfg.class_names and cfg.data.format == "scannet" and model_cfg.num_classes == len(CLASS_NAMES):
+        # ScanNet-layout data (real or generated) uses the ScanNet-20 ids: record their names in the checkpoint
+        model_cfg = dataclasses.replace(model_cfg, class_names=CLASS_NAMES)
     loss_cfg = LossConfig(**cfg.loss_overrides)
     settings = RenderSettings(backend=cfg.render_backend)
     net = GSsplatNet(model_cfg)
