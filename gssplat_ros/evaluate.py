@@ -59,12 +59,9 @@ def apply_ablations(runtime, cfg: EvalConfig) -> None:
     if cfg.ablate_aggregation:
         net.cfg = net.cfg.replace(aggregate=False)
     if cfg.ablate_offsets:
-        from gssplat_ros.model.heads import GaussianHead
+        from gssplat_ros.model.heads import close_offset_gates
 
-        with torch.no_grad():
-            for head in (m for m in net.modules() if isinstance(m, GaussianHead)):
-                head.conv2.weight[0].zero_()
-                head.conv2.bias[0] = -1e4  # gate logit channel: closed everywhere
+        close_offset_gates(net)
 
 
 def _sync(device: torch.device) -> None:

@@ -59,6 +59,18 @@ class GaussianHead(nn.Module):
         return self.conv2(F.gelu(self.conv1(x)))
 
 
+def close_offset_gates(net: nn.Module) -> int:
+    """Close every offset gate of a trained network in place (centres = unprojected depth); returns the
+    number of heads changed. Used by the offsets-off ablation and when shipping weights whose learned
+    offsets do not transfer to another image size (README, "Shipped weights")."""
+    heads = [m for m in net.modules() if isinstance(m, GaussianHead)]
+    with torch.no_grad():
+        for head in heads:
+            head.conv2.weight[0].zero_()
+            head.conv2.bias[0] = -1e4  # gate logit channel: closed everywhere, for any input
+    return len(heads)
+
+
 def offset_gate(logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
     """(gate, soft): gate in [0, 1] for the losses, soft = sigmoid(logits).
 

@@ -1,0 +1,47 @@
+"""Copy a trained checkpoint to where shipped weights live, optionally with every offset gate closed.
+
+Usage:
+    python -m gssplat_ros.model.ship runs/train/tiny_sensor/best gssplat_ros/assets/weights/tiny_sensor \\
+        --close-offset-gates --note "gates closed: learned offsets do not transfer from 160x120 to 320x240"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gssplat_ros.errors import CheckpointError
+from gssplat_ros.model.checkpoint import load_model, read_checkpoint_meta, save_checkpoint
+from gssplat_ros.model.heads import close_offset_gates
+
+
+def ship(source: str, dest: str, close_gates: bool = False, note: str = "") -> None:
+    """Load `source`, apply the shipping edits, write `dest` (.safetensors + .json) with provenance."""
+    net, cfg = load_model(source)
+    if close_gates:
+        close_offset_gates(net)
+    extra = dict(read_checkpoint_meta(source).get("extra", {}))
+    extra.update({"shipped_from": str(source), "offset_gates_closed": close_gates})
+    if note:
+        extra["note"] = note
+    save_checkpoint(dest, net, cfg, extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gssplat_ros.model.ship", description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="trained checkpoint stem")
+    parser.add_argument("dest", help="output stem")
+    parser.add_argument("--close-offset-gates", action="store_true")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args(argv)
+    try:
+        ship(args.source, args.dest, args.close_offset_gates, args.note)
+    except CheckpointError as exc:
+        print(f"ship: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.dest}.safetensors / .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
