@@ -237,17 +237,16 @@ class GssplatNode(Node):
             self.latency.add("predict", (time.monotonic() - t0) * 1e3)
             self._prediction = prediction
             self.counts["predictions"] += 1
-            if self.cfg.publish_cloud:
-                header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
-                self.pub_cloud.publish(conv.gaussians_to_cloud_msg(self.pipeline.cloud(prediction), header))
-        if self._prediction is None or self._last_K is None:
-            return
-        t0 = time.monotonic()
-        w, h = self.render_size
-        result = self.pipeline.render(self._prediction, self._last_K, job.world_from_cam, w, h)
-        self.latency.add("render", (time.monotonic() - t0) * 1e3)
-        self._publish_render(result, job)
-        self.latency.add("total", (time.monotonic() - job.received) * 1e3)
+        if self._prediction is not None and self._last_K is not None:
+            t0 = time.monotonic()
+            w, h = self.render_size
+            result = self.pipeline.render(self._prediction, self._last_K, job.world_from_cam, w, h)
+            self.latency.add("render", (time.monotonic() - t0) * 1e3)
+            self._publish_render(result, job)
+            self.latency.add("total", (time.monotonic() - job.received) * 1e3)
+        if job.new_window and self.cfg.publish_cloud:  # after the renders: building the cloud is off their latency path
+            header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
+            self.pub_cloud.publish(conv.gaussians_to_cloud_msg(self.pipeline.cloud(self._prediction), header))
 
     def _publish_render(self, r: RenderResult, job: RenderJob) -> None:
         header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
