@@ -8,7 +8,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 
@@ -86,7 +88,22 @@ def _play(args: argparse.Namespace) -> int:
 
     cfg = PlayConfig(rate=args.rate, loop=args.loop, clock=args.clock, topics=args.topics, qos=args.qos,
                      delay_s=args.delay, prefix=args.prefix)
-    stats = play_bag(args.bag, cfg)
+    # Ctrl-C / SIGTERM set an event the playback loop polls, so no KeyboardInterrupt can land inside a
+    # DDS call and leave the shutdown waiting on it.
+    stop = threading.Event()
+    caught: list[int] = []
+
+    def on_signal(signum, _frame):
+        caught.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stats = play_bag(args.bag, cfg, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stats.interrupted = stats.interrupted or bool(caught)
     total = sum(stats.published.values())
     print(f"published {total} messages on {len(stats.published)} topics"
           + (f" in {stats.passes} passes" if args.loop else "")
