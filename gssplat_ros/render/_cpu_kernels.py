@@ -22,7 +22,7 @@ ALPHA_MIN = 1.0 / 255.0
 T_MIN = 1e-4
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def bin_gaussians(means2d, radii, depths, width, height, tile):
     """Intersections sorted by tile, then by depth within a tile.
 
@@ -71,7 +71,7 @@ def bin_gaussians(means2d, radii, depths, width, height, tile):
     return tile_start, isect_gauss
 
 
-@nb.njit(parallel=True, cache=True, fastmath=False)
+@nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)  # nogil: ROS callbacks run during a render
 def rasterize_forward(means2d, conics, opacities, values, tile_start, isect_gauss, width, height, tile):
     """Blend `values` [N, D] front to back.
 
@@ -142,7 +142,7 @@ def rasterize_forward(means2d, conics, opacities, values, tile_start, isect_gaus
     return out, t_final, n_used
 
 
-@nb.njit(parallel=True, cache=True, fastmath=False)
+@nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)  # nogil: ROS callbacks run during a render
 def rasterize_backward(
     means2d, conics, opacities, values, background, tile_start, isect_gauss, t_final, n_used,
     grad_out, grad_alpha, width, height, tile,
