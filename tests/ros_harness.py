@@ -6,6 +6,7 @@ Waiting is on conditions with deadlines, not fixed sleeps.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -52,7 +53,9 @@ class Harness:
         self.node = (node_cls or GssplatNode)(context=self.ctx, namespace=self.ns, parameter_overrides=overrides)
         self.peer = rclpy.create_node("peer", namespace=self.ns, context=self.ctx)
         self.received: dict[str, list] = {k: [] for k in
-                                          ("image", "semantic", "semantic_color", "depth", "camera_info", "cloud", "diag")}
+                                          ("image", "semantic", "semantic_color", "depth", "camera_info", "diag")}
+        # clouds are MBs each: keep the newest few, so long runs measure the node's memory, not the test's
+        self.received["cloud"] = collections.deque(maxlen=4)
         base = f"{self.ns}/gssplat"
         subs = {"image": (Image, "render/image"), "semantic": (Image, "render/semantic"),
                 "semantic_color": (Image, "render/semantic_color"), "depth": (Image, "render/depth"),
@@ -68,10 +71,13 @@ class Harness:
         self.pub_pose = self.peer.create_publisher(PoseStamped, f"{self.ns}/pose", qos)
         self.pub_depth = self.peer.create_publisher(Image, f"{self.ns}/depth", qos)
         self.pub_render_pose = self.peer.create_publisher(PoseStamped, f"{base}/render_pose", RELIABLE)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.ctx)
+        # one executor thread, as gssplat_node's main() runs it
+        self.executor = SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spinning = threading.Event()
+        self._spinning.set()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
         self.wait_for(lambda: self.pub_image.get_subscription_count() > 0, 10)
 
@@ -101,7 +107,13 @@ class Harness:
             time.sleep(0.02)
         return cond()
 
+    def _spin(self):
+        while self._spinning.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
     def close(self):
+        self._spinning.clear()
+        self.thread.join(timeout=5)
         self.node.shutdown()
         self.executor.shutdown()
         self.node.destroy_node()

@@ -39,8 +39,10 @@ def test_30hz_input_with_slow_inference(tmp_path, capsys):
         assert h.wait_for(lambda: h.received["image"], 60)
         rss_start = rss_mib()
         t0 = time.monotonic()
-        i, last_stamp = 4, None
+        i, last_stamp, rss_mid = 4, None, None
         while time.monotonic() - t0 < DURATION_S:
+            if rss_mid is None and time.monotonic() - t0 >= DURATION_S / 2:
+                rss_mid = rss_mib()
             rgb, K, pose, depth = frames[i % len(frames)]
             last_stamp = 10**9 + i * 33_333_333
             h.publish_frame(last_stamp, rgb, K, pose, depth, send_info=(i % 30 == 0))
@@ -56,7 +58,7 @@ def test_30hz_input_with_slow_inference(tmp_path, capsys):
             print(f"\nload: {published} frames in {DURATION_S:.0f} s ({published / DURATION_S:.1f} Hz), "
                   f"{s['frames_in']} synced, {renders} renders, {s['superseded']} superseded, "
                   f"predict p50 {s['latency_ms'].get('predict', {}).get('p50')} ms, "
-                  f"RSS {rss_start:.0f} -> {rss_end:.0f} MiB")
+                  f"RSS {rss_start:.0f} -> {rss_mid:.0f} (half-way) -> {rss_end:.0f} MiB")
         assert s["superseded"] > 0  # inference is slower than the input: stale work was replaced
         assert renders < s["frames_in"]
         assert h.node._pending is None  # one pending slot, drained
