@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="feeding time per configuration")
     parser.add_argument("--checkpoint", default="", help="default: the shipped sensor-depth weights")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime", "tensorrt", "auto"],
+                        help="encoder runtime (node parameter `runtime`)")
 
 
 def _frames(size: tuple[int, int], count: int):
@@ -60,7 +62,8 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     ns = "/bench" + uuid.uuid4().hex[:6]
     ctx = Context()
     rclpy.init(context=ctx)
-    params = {"checkpoint": args.checkpoint, "device": args.device, "depth_mode": "sensor", "window_size": views,
+    params = {"checkpoint": args.checkpoint, "device": args.device, "depth_mode": "sensor", "runtime": args.runtime,
+              "window_size": views,
               "model_width": size[0], "model_height": size[1], "qos_profile": "reliable",
               "keyframe_translation_m": 0.0, "keyframe_rotation_deg": 0.0}
     node = GssplatNode(context=ctx, namespace=ns, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
@@ -150,7 +153,8 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    print(f"gssplat_node end to end, CPU ({torch.get_num_threads()} threads), input {args.rate:g} Hz, "
+    print(f"gssplat_node end to end, {args.runtime} on {args.device} ({torch.get_num_threads()} threads), "
+          f"input {args.rate:g} Hz, "
           f"{args.seconds:g} s per row, every frame a keyframe")
     print("| V | model size | renders | latency p50 ms | latency p95 ms | output Hz | predict p50 ms | render p50 ms |")
     print("|---|---|---|---|---|---|---|---|")
