@@ -119,6 +119,11 @@ def test_onnx_cache_reuses_and_follows_the_weights(tmp_path, monkeypatch):
     save_checkpoint(stem, GSsplatNet(cfg), cfg)  # retrained weights: new hash, new export
     second = onnx_for_checkpoint(stem, 2, 32, 24, cache_dir=tmp_path / "cache")
     assert second != first and second.exists()
+    from gssplat_ros.runtime import engine_cache
+
+    monkeypatch.setattr(engine_cache, "export_source_sha256", lambda: "changed model code")
+    third = onnx_for_checkpoint(stem, 2, 32, 24, cache_dir=tmp_path / "cache")  # same weights, new code: new export
+    assert third != second and third.exists()
 
 
 # ------------------------------------------------------------------------------------------------ builder API

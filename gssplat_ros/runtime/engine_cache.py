@@ -42,6 +42,20 @@ def file_sha256(path: Union[str, Path]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ ONNX
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+EXPORT_SOURCES = ("gssplat_ros/model/*.py", "gssplat_ros/prediction.py", "export/onnx_export.py")
+
+
+def export_source_sha256() -> str:
+    """Hash of the code that shapes an exported graph: a changed model or exporter never reuses an old ONNX."""
+    h = hashlib.sha256()
+    for pattern in EXPORT_SOURCES:
+        for path in sorted(_PACKAGE_ROOT.glob(pattern)):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def onnx_for_checkpoint(
     stem: Union[str, Path],
     views: int,
@@ -60,7 +74,11 @@ def onnx_for_checkpoint(
 
         raise CheckpointError(f"checkpoint weights not found: {weights}")
     digest = file_sha256(weights)
-    folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{stem.name}-{digest[:12]}"
+    config_json = stem.with_suffix(".json")
+    config_digest = file_sha256(config_json) if config_json.exists() else ""
+    code = hashlib.sha256((config_digest + export_source_sha256()).encode()).hexdigest()
+    # weights, config and exporter code all key the folder
+    folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{stem.name}-{digest[:12]}-{code[:8]}"
     path = folder / onnx_file_name(stem.name, views, width, height, precision)
     if path.exists():
         log.debug("reusing %s", path)
