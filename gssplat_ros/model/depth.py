@@ -112,7 +112,11 @@ class CascadeDepth(nn.Module):
         groups = self.cfg.cost_groups
         count = planes.shape[1]
         rays = pixel_rays(K, height, width).reshape(num_views, height * width, 3).transpose(1, 2)  # [V,3,hw]
-        ref = feats.reshape(num_views, groups, channels // groups, 1, height, width)
+        ref = feats[:, :, None]  # [V, C, 1, h, w]
+        # Mean over each group's channels as a grouped 1x1 convolution: the same sum, but onnxruntime runs a
+        # Conv far faster than a ReduceMean over a middle axis of a 6-D tensor (measured: 83 ms of a V=4 window).
+        group_mean = torch.full((groups, channels // groups, 1, 1), groups / channels, dtype=feats.dtype,
+                                device=feats.device)
         rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
         depth = planes.reshape(num_views, 1, count, height * width)
         total = torch.zeros(num_views, groups, count, height, width, dtype=feats.dtype, device=feats.device)
@@ -134,8 +138,10 @@ class CascadeDepth(nn.Module):
             grid = torch.stack([gx, gy], dim=-1).reshape(num_views, count * height, width, 2)
             src = feats.index_select(0, j)
             warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            warped = warped.reshape(num_views, groups, channels // groups, count, height, width)
-            total = total + (warped * ref).mean(dim=2)
+            prod = (warped.reshape(num_views, channels, count, height, width) * ref).reshape(
+                num_views, channels, count * height, width)
+            corr = F.conv2d(prod, group_mean, groups=groups)  # [V, G, D*h, w]
+            total = total + corr.reshape(num_views, groups, count, height, width)
         return total * (1.0 / num_nbrs)
 
     def forward(
