@@ -89,11 +89,11 @@ def image_to_numpy(msg) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
 
     from gssplat_ros.data import load_scene
     from gssplat_ros.metrics import image_metrics, semantic_metrics
     from gssplat_ros.ros.conversions import pose_to_msg
+    from gssplat_ros.ros.spin import BackgroundSpinner
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -135,10 +135,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context()
     rclpy.init(context=ctx)
     rec = Recorder(ctx)
-    executor = SingleThreadedExecutor(context=ctx)
-    executor.add_node(rec.node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    spinner = BackgroundSpinner(ctx, rec.node)
     try:
         # Wait until the node is up (its output publishers appear), then play the bag.
         deadline = time.monotonic() + 120
@@ -168,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             node_proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(node_proc.pid, signal.SIGKILL)
-        executor.shutdown()
+        spinner.stop()
         rec.node.destroy_node()
         rclpy.try_shutdown(context=ctx)
 

@@ -7,7 +7,6 @@ Waiting is on conditions with deadlines, not fixed sleeps.
 from __future__ import annotations
 
 import collections
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -17,13 +16,13 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from gssplat_ros.ros import conversions as conv
+from gssplat_ros.ros.spin import BackgroundSpinner
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -71,14 +70,7 @@ class Harness:
         self.pub_pose = self.peer.create_publisher(PoseStamped, f"{self.ns}/pose", qos)
         self.pub_depth = self.peer.create_publisher(Image, f"{self.ns}/depth", qos)
         self.pub_render_pose = self.peer.create_publisher(PoseStamped, f"{base}/render_pose", RELIABLE)
-        # one executor thread, as gssplat_node's main() runs it
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.peer)
-        self._spinning = threading.Event()
-        self._spinning.set()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.spinner = BackgroundSpinner(self.ctx, self.node, self.peer)  # one thread, as gssplat_node spins
         self.wait_for(lambda: self.pub_image.get_subscription_count() > 0, 10)
 
     def publish_frame(self, stamp_ns, rgb, K, pose, depth=None, encoding="rgb8", info_size=None, send_info=True):
@@ -107,15 +99,9 @@ class Harness:
             time.sleep(0.02)
         return cond()
 
-    def _spin(self):
-        while self._spinning.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
     def close(self):
-        self._spinning.clear()
-        self.thread.join(timeout=5)
+        self.spinner.stop()
         self.node.shutdown()
-        self.executor.shutdown()
         self.node.destroy_node()
         self.peer.destroy_node()
         rclpy.try_shutdown(context=self.ctx)

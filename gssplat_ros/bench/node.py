@@ -49,7 +49,6 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     import rclpy
     from geometry_msgs.msg import PoseStamped
     from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
@@ -57,6 +56,7 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
 
     from gssplat_ros.ros import conversions as conv
     from gssplat_ros.ros.node import GssplatNode
+    from gssplat_ros.ros.spin import BackgroundSpinner
 
     frames = _frames(size, 40)
     ns = "/bench" + uuid.uuid4().hex[:6]
@@ -85,19 +85,7 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     pub_info = peer.create_publisher(CameraInfo, f"{ns}/camera_info", qos)
     pub_pose = peer.create_publisher(PoseStamped, f"{ns}/pose", qos)
     pub_depth = peer.create_publisher(Image, f"{ns}/depth", qos)
-    # one executor thread, as in gssplat_node's main(): the callbacks are short and inference has its own thread
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    ex.add_node(peer)
-    spinning = threading.Event()
-    spinning.set()
-
-    def spin() -> None:
-        while spinning.is_set():
-            ex.spin_once(timeout_sec=0.05)
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(ctx, node, peer)
     while pub_img.get_subscription_count() == 0:
         time.sleep(0.05)
 
@@ -132,10 +120,8 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
         time.sleep(max(0.0, t0 + (i - views - 1) / args.rate - time.monotonic()))
     time.sleep(2.0)
     stats = node.stats()
-    spinning.clear()
-    spinner.join(timeout=5)
+    spinner.stop()
     node.shutdown()
-    ex.shutdown()
     node.destroy_node()
     peer.destroy_node()
     rclpy.try_shutdown(context=ctx)

@@ -14,6 +14,7 @@ shape: a restart finds it again, and any change builds a new one (logged before 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -46,8 +47,10 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 EXPORT_SOURCES = ("gssplat_ros/model/*.py", "gssplat_ros/prediction.py", "export/onnx_export.py")
 
 
+@functools.lru_cache(maxsize=1)
 def export_source_sha256() -> str:
-    """Hash of the code that shapes an exported graph: a changed model or exporter never reuses an old ONNX."""
+    """Hash of the code that shapes an exported graph: a changed model or exporter never reuses an old ONNX.
+    Computed once per process (the code does not change under a running node)."""
     h = hashlib.sha256()
     for pattern in EXPORT_SOURCES:
         for path in sorted(_PACKAGE_ROOT.glob(pattern)):
