@@ -42,7 +42,7 @@ class RenderSettings:
     sh_degree: Optional[int] = None  # evaluate up to this degree; None = the Gaussians' degree
     render_features: bool = True  # rasterise Gaussians.features when present
     eps2d: float = 0.3  # screen-space dilation in pixels^2 added to the 2D covariance diagonal
-    tile_size: int = 16
+    tile_size: Optional[int] = None  # pixels per tile side; None = the backend's best (cpu 8, gsplat 16)
 
 
 @dataclass

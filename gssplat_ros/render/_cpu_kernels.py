@@ -227,3 +227,85 @@ def rasterize_backward(
         for ch in range(d):
             g_values[g, ch] += slot_val[k, ch]
     return g_means2d, g_conics, g_opac, g_values
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def project_forward(means, quats, scales, K, cam_from_world, width, height, near_m, far_m, eps2d):
+    """Forward-only EWA projection, the same arithmetic as `projection.project_gaussians` (float32).
+
+    The torch version stays the differentiable reference; this one serves inference, where its ~15
+    small torch ops per call cost more than the rasterisation of a 160x120 frame.
+    Returns means2d [N, 2], conics [N, 3], depths [N], radii [N] int32 (0 = culled), dirs [N, 3].
+    """
+    n = means.shape[0]
+    means2d = np.zeros((n, 2), np.float32)
+    conics = np.zeros((n, 3), np.float32)
+    depths = np.zeros(n, np.float32)
+    radii = np.zeros(n, np.int32)
+    dirs = np.zeros((n, 3), np.float32)
+    R = cam_from_world[:3, :3]
+    t = cam_from_world[:3, 3]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    tan_fovx, tan_fovy = 0.5 * width / fx, 0.5 * height / fy
+    lim_x_pos, lim_x_neg = (width - cx) / fx + 0.3 * tan_fovx, cx / fx + 0.3 * tan_fovx
+    lim_y_pos, lim_y_neg = (height - cy) / fy + 0.3 * tan_fovy, cy / fy + 0.3 * tan_fovy
+    # Camera centre in the world: -R^T t.
+    c0 = -(R[0, 0] * t[0] + R[1, 0] * t[1] + R[2, 0] * t[2])
+    c1 = -(R[0, 1] * t[0] + R[1, 1] * t[1] + R[2, 1] * t[2])
+    c2 = -(R[0, 2] * t[0] + R[1, 2] * t[1] + R[2, 2] * t[2])
+    for i in nb.prange(n):
+        mx, my, mz = means[i, 0], means[i, 1], means[i, 2]
+        dx, dy, dz = mx - c0, my - c1, mz - c2
+        dn = max(np.sqrt(dx * dx + dy * dy + dz * dz), 1e-12)
+        dirs[i, 0], dirs[i, 1], dirs[i, 2] = dx / dn, dy / dn, dz / dn
+        x = R[0, 0] * mx + R[0, 1] * my + R[0, 2] * mz + t[0]
+        y = R[1, 0] * mx + R[1, 1] * my + R[1, 2] * mz + t[1]
+        z = R[2, 0] * mx + R[2, 1] * my + R[2, 2] * mz + t[2]
+        depths[i] = z
+        if not (z > near_m and z < far_m):
+            continue
+        tx = z * min(max(x / z, -lim_x_neg), lim_x_pos)
+        ty = z * min(max(y / z, -lim_y_neg), lim_y_pos)
+        j00, j02 = fx / z, -fx * tx / (z * z)
+        j11, j12 = fy / z, -fy * ty / (z * z)
+        # World covariance R_q S S^T R_q^T, then camera frame, then the 2D Jacobian.
+        qw, qx, qy, qz = quats[i, 0], quats[i, 1], quats[i, 2], quats[i, 3]
+        qn = max(np.sqrt(qw * qw + qx * qx + qy * qy + qz * qz), 1e-12)
+        qw, qx, qy, qz = qw / qn, qx / qn, qy / qn, qz / qn
+        r00, r01, r02 = 1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qw * qz), 2 * (qx * qz + qw * qy)
+        r10, r11, r12 = 2 * (qx * qy + qw * qz), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qw * qx)
+        r20, r21, r22 = 2 * (qx * qz - qw * qy), 2 * (qy * qz + qw * qx), 1 - 2 * (qx * qx + qy * qy)
+        s0, s1, s2 = scales[i, 0], scales[i, 1], scales[i, 2]
+        # M = R_cam R_q S (camera-frame covariance factor); cov2d = (J M)(J M)^T.
+        m00 = (R[0, 0] * r00 + R[0, 1] * r10 + R[0, 2] * r20) * s0
+        m01 = (R[0, 0] * r01 + R[0, 1] * r11 + R[0, 2] * r21) * s1
+        m02 = (R[0, 0] * r02 + R[0, 1] * r12 + R[0, 2] * r22) * s2
+        m10 = (R[1, 0] * r00 + R[1, 1] * r10 + R[1, 2] * r20) * s0
+        m11 = (R[1, 0] * r01 + R[1, 1] * r11 + R[1, 2] * r21) * s1
+        m12 = (R[1, 0] * r02 + R[1, 1] * r12 + R[1, 2] * r22) * s2
+        m20 = (R[2, 0] * r00 + R[2, 1] * r10 + R[2, 2] * r20) * s0
+        m21 = (R[2, 0] * r01 + R[2, 1] * r11 + R[2, 2] * r21) * s1
+        m22 = (R[2, 0] * r02 + R[2, 1] * r12 + R[2, 2] * r22) * s2
+        t00 = j00 * m00 + j02 * m20
+        t01 = j00 * m01 + j02 * m21
+        t02 = j00 * m02 + j02 * m22
+        t10 = j11 * m10 + j12 * m20
+        t11 = j11 * m11 + j12 * m21
+        t12 = j11 * m12 + j12 * m22
+        a = t00 * t00 + t01 * t01 + t02 * t02 + eps2d
+        b = t00 * t10 + t01 * t11 + t02 * t12
+        c = t10 * t10 + t11 * t11 + t12 * t12 + eps2d
+        det = a * c - b * b
+        if not det > 0:
+            continue
+        u = fx * x / z + cx
+        v = fy * y / z + cy
+        mid = 0.5 * (a + c)
+        lam = mid + np.sqrt(max(mid * mid - det, 0.1))
+        r = np.ceil(3.0 * np.sqrt(lam))
+        if not (u + r > 0 and u - r < width and v + r > 0 and v - r < height and r > 0):
+            continue
+        means2d[i, 0], means2d[i, 1] = u, v
+        conics[i, 0], conics[i, 1], conics[i, 2] = c / det, -b / det, a / det
+        radii[i] = np.int32(r)
+    return means2d, conics, depths, radii, dirs

@@ -52,7 +52,7 @@ def render_gsplat(gaussians: Gaussians, cameras: Cameras, settings: RenderSettin
         far_plane=settings.far_m,
         eps2d=settings.eps2d,
         packed=False,
-        tile_size=settings.tile_size,
+        tile_size=settings.tile_size or 16,
         backgrounds=backgrounds,
         render_mode="RGB+ED",
         rasterize_mode="classic",

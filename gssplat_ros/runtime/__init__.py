@@ -50,6 +50,14 @@ class TorchRuntime:
 
     def __init__(self, net: torch.nn.Module, model_cfg, device: torch.device):
         self.net = net.to(device).eval()
+        # oneDNN convolutions run ~15% faster on CPU with NHWC weights (sensor model, V=4 160x120:
+        # 169 -> 145 ms per window); activations follow the weights' layout. Conv2d only: the cost
+        # volume's 3-D layers keep their layout.
+        self.channels_last = device.type == "cpu"
+        if self.channels_last:
+            for module in self.net.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    module.to(memory_format=torch.channels_last)
         self.cfg = model_cfg
         names = tuple(getattr(model_cfg, "class_names", ()) or ())
         self.info = RuntimeInfo("torch", model_cfg.depth_mode, model_cfg.num_classes, names, device)
@@ -57,6 +65,8 @@ class TorchRuntime:
     @torch.inference_mode()
     def __call__(self, inputs: EncoderInputs) -> dict[str, Tensor]:
         inputs = inputs.to(self.info.device)
+        if self.channels_last:
+            inputs.images = inputs.images.contiguous(memory_format=torch.channels_last)
         depth = inputs.depth if self.info.depth_mode == "sensor" else None
         out = self.net(inputs.images, inputs.K, inputs.world_from_cam, inputs.cam_from_world, depth)
         return {name: out[name] for name in OUTPUT_NAMES}
