@@ -28,7 +28,7 @@ import torch.distributed as dist
 import yaml
 
 from gssplat_ros.cameras import Cameras, rigid_inverse
-from gssplat_ros.config import TrainConfig, to_dict
+from gssplat_ros.config import ConfigError, TrainConfig, to_dict
 from gssplat_ros.data.labels import CLASS_NAMES
 from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.checkpoint import load_weights, save_checkpoint
@@ -101,6 +101,25 @@ def init_from_checkpoint(net, path) -> int:
     return len(matched)
 
 
+def freeze_except(net: torch.nn.Module, prefixes: list) -> None:
+    """Train only parameters under the given module-name prefixes (e.g. `semantic_head`); [] trains all.
+
+    Used to fine-tune the semantic branch of a shipped model while its colour Gaussians stay exactly as
+    they were. A prefix that names no parameter is a config error.
+    """
+    if not prefixes:
+        return
+    names = [name for name, _ in net.named_parameters()]
+    for prefix in prefixes:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            roots = sorted({n.split(".")[0] for n in names})
+            raise ConfigError(f"trainable: no parameters under {prefix!r}; modules: {roots}")
+    for name, param in net.named_parameters():
+        param.requires_grad_(any(name == p or name.startswith(p + ".") for p in prefixes))
+    kept = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    log.info("training %d of %d parameters (%s)", kept, sum(p.numel() for p in net.parameters()), ", ".join(prefixes))
+
+
 def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossConfig):
     """Warm-up stage: class-weighted CE on the context views only, of the semantic decoder's 2D logits and of
     the per-pixel logits of the semantic Gaussians (each context pixel's Gaussian should carry its label).
@@ -164,7 +183,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if cfg.init_from:
         copied = init_from_checkpoint(net, cfg.init_from)
         log.info("initialised %d tensors from %s", copied, cfg.init_from)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr)
+    freeze_except(net, cfg.trainable)
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.optim.lr)
     step, best, elapsed_before = 0, -math.inf, 0.0
     state_path = out / "last_state.pt"
     if resume:

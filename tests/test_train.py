@@ -109,3 +109,25 @@ def test_semantic_warmup_stage_and_partial_init(tmp_path, scenes):
     src = load_file(str(out / "last.safetensors"))
     shared = next(k for k in src if k in own and own[k].shape == src[k].shape)
     assert torch.equal(own[shared], src[shared])
+
+
+def test_trainable_prefixes_freeze_everything_else(tmp_path, scenes):
+    """A semantic-branch fine-tune changes the semantic modules only; the colour weights stay bit-identical."""
+    from safetensors.torch import load_file
+
+    from gssplat_ros.train import train
+
+    base = tmp_path / "base"
+    train(load_typed_config(write_config(tmp_path / "b.yaml", scenes, base, steps=1, stage="semantic2d"), TrainConfig))
+    out = tmp_path / "ft"
+    cfg = load_typed_config(write_config(tmp_path / "f.yaml", scenes, out, steps=2, stage="semantic2d",
+                                         init_from=base / "last", trainable="[semantic_decoder, semantic_head]"),
+                            TrainConfig)
+    train(cfg)
+    before, after = load_file(str(base / "last.safetensors")), load_file(str(out / "last.safetensors"))
+    changed = {k for k in before if not (before[k] == after[k]).all()}
+    assert changed and all(k.startswith(("semantic_decoder.", "semantic_head.")) for k in changed)
+    assert any(k.startswith("semantic_head.") for k in changed)
+    with pytest.raises(ConfigError, match="no parameters under 'colour_head'"):
+        train(load_typed_config(write_config(tmp_path / "x.yaml", scenes, tmp_path / "x", steps=1,
+                                             trainable="[colour_head]"), TrainConfig))
