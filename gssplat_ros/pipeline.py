@@ -157,9 +157,14 @@ class Pipeline:
         return g[(g.opacities >= self.cfg.min_opacity) & g.finite_mask()]
 
     def render(
-        self, prediction: Prediction, K: np.ndarray, world_from_cam: np.ndarray, width: int, height: int
+        self, prediction: Prediction, K: np.ndarray, world_from_cam: np.ndarray, width: int, height: int,
+        semantic: bool = True,
     ) -> RenderResult:
-        """Render RGB, labels, confidence and depth at a camera (K for width x height)."""
+        """Render RGB, labels, confidence and depth at a camera (K for width x height).
+
+        semantic=False skips the semantic pass (labels all UNLABELED, confidence 0): the node does so
+        while nobody subscribes to its semantic images, which saves about 40% of the render time.
+        """
         dev = prediction.color.device
         cams = Cameras(
             torch.as_tensor(np.asarray(K), dtype=torch.float32, device=dev),
@@ -172,14 +177,18 @@ class Pipeline:
         with torch.inference_mode():
             color = render(prediction.color, cams, self.render_settings)
             t1 = time.perf_counter()
-            sem = render(prediction.semantic, cams, self.render_settings)
+            sem = render(prediction.semantic, cams, self.render_settings) if semantic else None
             t2 = time.perf_counter()
         timings["render_rgb"] = (t1 - t0) * 1e3
-        timings["render_semantic"] = (t2 - t1) * 1e3
         alpha = color.alpha[0]  # [H, W]
-        probs = torch.softmax(sem.features[0], dim=-1)  # [H, W, C]
-        confidence, labels = probs.max(dim=-1)
-        labels = torch.where(sem.alpha[0] >= self.cfg.label_min_alpha, labels, torch.full_like(labels, UNLABELED))
+        if sem is not None:
+            timings["render_semantic"] = (t2 - t1) * 1e3
+            probs = torch.softmax(sem.features[0], dim=-1)  # [H, W, C]
+            confidence, labels = probs.max(dim=-1)
+            labels = torch.where(sem.alpha[0] >= self.cfg.label_min_alpha, labels, torch.full_like(labels, UNLABELED))
+        else:
+            labels = torch.full((height, width), UNLABELED, dtype=torch.int64)
+            confidence = torch.zeros(height, width)
         depth = torch.where(alpha > 1e-3, color.depth[0], torch.full_like(alpha, float("nan")))
         return RenderResult(
             rgb=(color.rgb[0].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy(),

@@ -42,7 +42,8 @@ def random_checkpoint(path: Path, depth_mode: str = "sensor") -> str:
 
 
 class Harness:
-    def __init__(self, params: dict, node_cls=None):
+    def __init__(self, params: dict, node_cls=None, subscribe=None):
+        """subscribe: the output keys the peer listens to (default: all of them)."""
         from gssplat_ros.ros.node import GssplatNode
 
         self.ns = "/t" + uuid.uuid4().hex[:8]
@@ -60,6 +61,8 @@ class Harness:
                 "semantic_color": (Image, "render/semantic_color"), "depth": (Image, "render/depth"),
                 "camera_info": (CameraInfo, "render/camera_info"), "cloud": (PointCloud2, "gaussians")}
         for key, (t, topic) in subs.items():
+            if subscribe is not None and key not in subscribe:
+                continue
             self.peer.create_subscription(t, f"{base}/{topic}", lambda m, k=key: self.received[k].append(m), RELIABLE)
         self.peer.create_subscription(DiagnosticArray, "/diagnostics",
                                       lambda m: self.received["diag"].append(m), RELIABLE)

@@ -80,6 +80,20 @@ def test_render_pose_request(harness, frames):
                                         for m in harness.received["image"][n:]), 30)
 
 
+def test_semantic_pass_runs_only_for_subscribers(ckpt, frames):
+    """Nobody on ~/render/semantic*: RGB and depth still arrive, the semantic pass is skipped and counted."""
+    h = Harness(base_params(ckpt), subscribe={"image", "depth", "camera_info", "diag"})
+    try:
+        feed(h, frames[:4])
+        assert h.wait_for(lambda: h.received["image"] and h.received["depth"], 60)
+        assert h.wait_for(lambda: h.node.stats()["semantic_skipped"] >= 1, 10)
+        assert h.node.stats()["semantic_skipped"] == h.node.stats()["renders_out"]
+        assert "render_semantic" not in h.node.pipeline.render(
+            h.node._prediction, h.node._last_K, frames[0][2], W, H, semantic=False).timings_ms
+    finally:
+        h.close()
+
+
 @pytest.mark.parametrize(
     "case",
     ["unknown_encoding", "size_mismatch", "zero_intrinsics", "nan_intrinsics", "nan_quaternion",

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="feeding time per configuration")
     parser.add_argument("--checkpoint", default="", help="default: the shipped sensor-depth weights")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rgb-only", action="store_true",
+                        help="subscribe to ~/render/image only: the node skips its semantic pass")
     parser.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime", "tensorrt", "auto"],
                         help="encoder runtime (node parameter `runtime`)")
 
@@ -81,12 +83,14 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
                 latencies.append(now - t)
 
     peer.create_subscription(Image, f"{ns}/gssplat/render/image", on_render, qos)
+    if not args.rgb_only:  # a semantic subscriber makes the node render the semantic pass (the full product)
+        peer.create_subscription(Image, f"{ns}/gssplat/render/semantic", lambda _m: None, qos)
     pub_img = peer.create_publisher(Image, f"{ns}/image", qos)
     pub_info = peer.create_publisher(CameraInfo, f"{ns}/camera_info", qos)
     pub_pose = peer.create_publisher(PoseStamped, f"{ns}/pose", qos)
     pub_depth = peer.create_publisher(Image, f"{ns}/depth", qos)
     spinner = BackgroundSpinner(ctx, node, peer)
-    while pub_img.get_subscription_count() == 0:
+    while pub_img.get_subscription_count() == 0 or (not args.rgb_only and node.pub_semantic.get_subscription_count() == 0):
         time.sleep(0.05)
 
     def publish(i: int) -> None:
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     print(f"gssplat_node end to end, {args.runtime} on {args.device} ({torch.get_num_threads()} threads), "
+          f"{'RGB only (semantic pass skipped)' if args.rgb_only else 'RGB + semantic subscribed'}, "
           f"input {args.rate:g} Hz, "
           f"{args.seconds:g} s per row, every frame a keyframe")
     print("| V | model size | renders | latency p50 ms | latency p95 ms | output Hz | predict p50 ms | render p50 ms |")

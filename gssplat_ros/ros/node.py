@@ -240,19 +240,25 @@ class GssplatNode(Node):
         if self._prediction is not None and self._last_K is not None:
             t0 = time.monotonic()
             w, h = self.render_size
-            result = self.pipeline.render(self._prediction, self._last_K, job.world_from_cam, w, h)
+            # Lazy like image_transport: the semantic pass runs only while someone listens for it.
+            semantic = self.pub_semantic.get_subscription_count() + self.pub_semantic_color.get_subscription_count() > 0
+            result = self.pipeline.render(self._prediction, self._last_K, job.world_from_cam, w, h, semantic)
             self.latency.add("render", (time.monotonic() - t0) * 1e3)
-            self._publish_render(result, job)
+            self._publish_render(result, job, semantic)
             self.latency.add("total", (time.monotonic() - job.received) * 1e3)
         if job.new_window and self.cfg.publish_cloud:  # after the renders: building the cloud is off their latency path
             header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
             self.pub_cloud.publish(conv.gaussians_to_cloud_msg(self.pipeline.cloud(self._prediction), header))
 
-    def _publish_render(self, r: RenderResult, job: RenderJob) -> None:
+    def _publish_render(self, r: RenderResult, job: RenderJob, semantic: bool = True) -> None:
         header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
         self.pub_image.publish(conv.numpy_to_image(r.rgb, header, "rgb8"))
-        self.pub_semantic.publish(conv.numpy_to_image(r.labels, header, "mono8"))
-        self.pub_semantic_color.publish(conv.numpy_to_image(conv.colorize_labels(r.labels, self.palette), header, "rgb8"))
+        if semantic:
+            self.pub_semantic.publish(conv.numpy_to_image(r.labels, header, "mono8"))
+            self.pub_semantic_color.publish(
+                conv.numpy_to_image(conv.colorize_labels(r.labels, self.palette), header, "rgb8"))
+        else:
+            self.counts["semantic_skipped"] += 1
         self.pub_depth.publish(conv.numpy_to_image(r.depth.astype(np.float32), header, "32FC1"))
         w, h = self.render_size
         self.pub_info.publish(conv.camera_info_msg(self._last_K, w, h, header))
@@ -284,6 +290,7 @@ class GssplatNode(Node):
             "keyframes": self.counts["keyframes"],
             "predictions": self.counts["predictions"],
             "renders_out": self.counts["renders"],
+            "semantic_skipped": self.counts["semantic_skipped"],  # renders without a semantic subscriber
             "superseded": self.counts["superseded"],
             "dropped": dict(self.dropped),
             "latency_ms": {k: {"p50": round(p50, 1), "p95": round(p95, 1)} for k, (p50, p95) in lat.items()},
