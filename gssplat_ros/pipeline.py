@@ -139,6 +139,25 @@ class Pipeline:
         return self.window.snapshot()
 
     # ----------------------------------------------------------------- heavy work
+    def warm_up(self) -> float:
+        """Run every loaded encoder once on a synthetic window and render its Gaussians: loads (or, on a
+        fresh install, compiles) the numba kernels and builds runtime sessions before the first real
+        window, instead of during it. Returns the seconds it took."""
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        w, h, v = cfg.model_width, cfg.model_height, cfg.window_size
+        K = torch.tensor([[float(w), 0.0, w / 2], [0.0, float(w), h / 2], [0.0, 0.0, 1.0]]).expand(v, 3, 3)
+        world_from_cam = torch.eye(4).repeat(v, 1, 1)
+        world_from_cam[:, 0, 3] = torch.arange(v, dtype=torch.float32) * 0.05  # a short sideways baseline
+        cams = Cameras(K.contiguous(), world_from_cam, w, h)
+        images = torch.full((v, 3, h, w), 0.5)
+        for runtime in list(self._runtimes.values()):
+            depth = torch.full((v, 1, h, w), 2.0) if runtime.info.depth_mode == "sensor" else None
+            with torch.inference_mode():
+                pred = Prediction.from_outputs(runtime(EncoderInputs.from_cameras(images, cams, depth)))
+            self.render(pred, K[0].numpy(), world_from_cam[0].numpy(), w, h)
+        return time.perf_counter() - t0
+
     def predict(self, window: Window) -> Prediction:
         """Run the encoder on a window snapshot; updates the fused map when enabled."""
         runtime = self.runtime_for_window(window)

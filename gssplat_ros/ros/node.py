@@ -215,6 +215,10 @@ class GssplatNode(Node):
         return (self.cfg.render_width or self.cfg.model_width, self.cfg.render_height or self.cfg.model_height)
 
     def _work_loop(self) -> None:
+        try:  # on this thread, so start-up and the input callbacks are not held up by it
+            self.get_logger().info(f"warm-up done in {self.pipeline.warm_up():.1f} s")
+        except Exception as exc:  # a failed warm-up only means the first window pays the start-up cost
+            self.get_logger().warning(f"warm-up failed: {type(exc).__name__}: {exc}")
         while not self._stop.is_set():
             self._wake.wait(timeout=0.5)
             self._wake.clear()
