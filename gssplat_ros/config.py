@@ -64,7 +64,7 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0 = torch's default
     init_from: str = ""  # start from these weights (checkpoint stem); missing keys keep their initialisation
     stage: str = "full"  # full: render losses; semantic2d: warm-up on the context views' 2D labels only (no rendering)
-    trainable: list = field(default_factory=list)  # module-name prefixes to train (others frozen); [] = all
+    trainable: list[str] = field(default_factory=list)  # module-name prefixes to train (others frozen); [] = all
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:

@@ -101,7 +101,7 @@ def init_from_checkpoint(net, path) -> int:
     return len(matched)
 
 
-def freeze_except(net: torch.nn.Module, prefixes: list) -> None:
+def freeze_except(net: torch.nn.Module, prefixes: list[str]) -> None:
     """Train only parameters under the given module-name prefixes (e.g. `semantic_head`); [] trains all.
 
     Used to fine-tune the semantic branch of a shipped model while its colour Gaussians stay exactly as
@@ -109,13 +109,16 @@ def freeze_except(net: torch.nn.Module, prefixes: list) -> None:
     """
     if not prefixes:
         return
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
     names = [name for name, _ in net.named_parameters()]
     for prefix in prefixes:
-        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+        if not any(under(n, prefix) for n in names):
             roots = sorted({n.split(".")[0] for n in names})
             raise ConfigError(f"trainable: no parameters under {prefix!r}; modules: {roots}")
     for name, param in net.named_parameters():
-        param.requires_grad_(any(name == p or name.startswith(p + ".") for p in prefixes))
+        param.requires_grad_(any(under(name, p) for p in prefixes))
     kept = sum(p.numel() for p in net.parameters() if p.requires_grad)
     log.info("training %d of %d parameters (%s)", kept, sum(p.numel() for p in net.parameters()), ", ".join(prefixes))
 
