@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -63,13 +63,19 @@ class TrainConfig:
     render_backend: str = "cpu"
     threads: int = 0  # torch threads; 0 = torch's default
     init_from: str = ""  # start from these weights (checkpoint stem); missing keys keep their initialisation
-    stage: str = "full"  # full: render losses; semantic2d: warm-up on the context views' 2D labels only (no rendering)
+    # full: render losses; semantic2d: the context views' 2D labels only; depth: the cost volume's depth loss only
+    # (estimated mode); the last two skip rendering
+    stage: Literal["full", "semantic2d", "depth"] = "full"
     trainable: list[str] = field(default_factory=list)  # module-name prefixes to train (others frozen); [] = all
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"config key '{key}' must be one of {list(typing.get_args(tp))}, got {value!r}")
         return value
     if origin in (Union, types.UnionType):
         for arg in typing.get_args(tp):

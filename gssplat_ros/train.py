@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
+from torch import Tensor
 
 from gssplat_ros.cameras import Cameras, rigid_inverse
 from gssplat_ros.config import ConfigError, TrainConfig, to_dict
@@ -37,6 +38,7 @@ from gssplat_ros.prediction import Prediction
 from gssplat_ros.render import RenderSettings
 
 log = logging.getLogger(__name__)
+VAL_COLUMNS = ("psnr", "miou", "depth_absrel")  # validation metrics in log.csv (each stage fills its own)
 
 
 @dataclass
@@ -142,6 +144,56 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
     return ce_2d + ce_gaussians, {"context_semantic": ce_2d.detach(), "semantic": ce_gaussians.detach()}
 
 
+def depth_only_loss(net, batch: dict, loss_cfg: LossConfig):
+    """Depth stage (estimated mode): the cascade-level depth loss alone, encoder + cost volume only.
+
+    Several times cheaper per step than a full step, so the plane-sweep network sees many more windows.
+    """
+    from gssplat_ros.model.losses import depth_level_loss
+
+    wfc = batch["context_world_from_cam"]
+    levels = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc))  # a (DDP-wrapped) DepthOnly
+    loss = depth_level_loss(levels, batch["context_depth"], loss_cfg)
+    return loss, {"depth": loss.detach()}
+
+
+class DepthOnly(torch.nn.Module):
+    """The encoder + cost-volume part of a network as a module, so DDP syncs the depth stage's gradients."""
+
+    def __init__(self, net: GSsplatNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor) -> list[Tensor]:
+        return self.net.estimate_depth(images, K, world_from_cam, cam_from_world)
+
+
+@torch.no_grad()
+def validate_depth(net, dataset, windows: int) -> dict:
+    """Mean context-view AbsRel of the finest cascade level (valid GT pixels)."""
+    was_training = net.training
+    net.eval()
+    errors = []
+    for i in range(min(windows, len(dataset))):
+        batch = dataset[i]
+        wfc = batch["context_world_from_cam"]
+        depth = net.estimate_depth(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc))[-1]
+        gt = batch["context_depth"]  # [V, 1, H, W]
+        valid = gt > 0
+        errors.append(((depth - gt).abs()[valid] / gt[valid]).mean().item())
+    net.train(was_training)
+    return {"depth_absrel": float(np.mean(errors))}
+
+
+def validation_score(net, dataset, stage: str, depth_mode: str, settings: RenderSettings, windows: int):
+    """(metrics, score) of the stage's validation; a higher score is better (chooses `best`)."""
+    if stage == "depth":
+        val = validate_depth(net, dataset, windows)
+        return val, -val["depth_absrel"]
+    val = validate(net, dataset, depth_mode, settings, windows)
+    return val, val["psnr"] / 30.0 + val["miou"]  # one number: ~1 dB of PSNR ~ 0.03 mIoU
+
+
 @torch.no_grad()
 def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: int) -> dict:
     from gssplat_ros.metrics import image_metrics, semantic_metrics
@@ -199,7 +251,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         step, best, elapsed_before = int(state["step"]), float(state["best"]), float(state["elapsed_s"])
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at step %d", out, step)
-    model = torch.nn.parallel.DistributedDataParallel(net, find_unused_parameters=True) if dinfo.world > 1 else net
+    if cfg.stage == "depth" and model_cfg.depth_mode != "estimated":
+        raise ConfigError("stage 'depth' trains the cost volume: it needs model_overrides depth_mode: estimated")
+    model = DepthOnly(net) if cfg.stage == "depth" else net
+    if dinfo.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 
     d = cfg.data
     train_set = WindowDataset(d.root, d.format, split="train", views=d.views, targets=d.targets,
@@ -221,8 +277,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     csv_file = open(out / "log.csv", "a", newline="") if dinfo.main else None
     csv_out = csv.writer(csv_file) if csv_file else None
     if csv_out and (not resume or csv_file.tell() == 0):
-        csv_out.writerow(["step", "elapsed_s", "lr", "total", "rgb", "semantic", "context_semantic", "group", "depth",
-                          "val_psnr", "val_miou"])
+        csv_out.writerow(["step", "elapsed_s", "lr", "total", "rgb", "semantic", "context_semantic", "group", "depth"]
+                         + [f"val_{k}" for k in VAL_COLUMNS])
     tb = None
     if dinfo.main:
         try:
@@ -254,6 +310,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
                 group["lr"] = lr
             if cfg.stage == "semantic2d":
                 total, terms = semantic_2d_loss(model, batch, model_cfg, loss_cfg)
+            elif cfg.stage == "depth":
+                total, terms = depth_only_loss(model, batch, loss_cfg)
             else:
                 outputs, renders = window_forward(model, batch, model_cfg.depth_mode, settings)
                 total, terms = compute_losses(outputs, batch, renders, loss_cfg)
@@ -267,16 +325,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
                 bar.set_postfix(loss=f"{total.item():.3f}")
             val = {}
             if dinfo.main and (step % cfg.val_every == 0):
-                val = validate(net, val_set, model_cfg.depth_mode, settings, cfg.val_windows)
-                score = val["psnr"] / 30.0 + val["miou"]  # one number: ~1 dB of PSNR ~ 0.03 mIoU
+                val, score = validation_score(net, val_set, cfg.stage, model_cfg.depth_mode, settings, cfg.val_windows)
                 if score > best:
                     best = score
                     save_checkpoint(out / "best", net, model_cfg, {"step": step, **{f"val_{k}": v for k, v in val.items()}})
-                log.info("step %d: val psnr %.2f miou %.3f", step, val["psnr"], val["miou"])
+                log.info("step %d: val %s", step, " ".join(f"{k} {v:.3f}" for k, v in val.items()))
             if dinfo.main and (step % cfg.log_every == 0 or val):
                 row = [step, round(elapsed, 1), lr, total.item()] + [float(terms.get(k, torch.zeros(())).detach()) for k in
                                                                     ("rgb", "semantic", "context_semantic", "group", "depth")]
-                csv_out.writerow(row + [val.get("psnr", ""), val.get("miou", "")])
+                csv_out.writerow(row + [val.get(k, "") for k in VAL_COLUMNS])
                 csv_file.flush()
                 if tb is not None:
                     for k, v in terms.items():
@@ -293,10 +350,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         bar.close()
     if dinfo.main:
         elapsed = elapsed_before + time.monotonic() - t_start
-        metrics = validate(net, val_set, model_cfg.depth_mode, settings, cfg.val_windows)
+        metrics, score = validation_score(net, val_set, cfg.stage, model_cfg.depth_mode, settings, cfg.val_windows)
         metrics.update({"step": step, "train_minutes": round(elapsed / 60.0, 2)})
         _save_last(out, net, model_cfg, optimizer, step, best, elapsed)
-        if metrics["psnr"] / 30.0 + metrics["miou"] > best or not (out / "best.safetensors").exists():
+        if score > best or not (out / "best.safetensors").exists():
             save_checkpoint(out / "best", net, model_cfg, {"step": step, **{f"val_{k}": v for k, v in metrics.items()}})
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         csv_file.close()

@@ -26,8 +26,8 @@ def scenes(tmp_path_factory):
     return root
 
 
-def write_config(path: Path, scenes: Path, out: Path, steps: int, **extra) -> Path:
-    text = (f"model_preset: tiny\nmodel_overrides: {{depth_mode: sensor}}\n"
+def write_config(path: Path, scenes: Path, out: Path, steps: int, depth_mode: str = "sensor", **extra) -> Path:
+    text = (f"model_preset: tiny\nmodel_overrides: {{depth_mode: {depth_mode}}}\n"
             f"data: {{root: {scenes}, views: 2, targets: 1, width: 64, height: 48, num_workers: 0}}\n"
             f"optim: {{steps: {steps}, warmup_steps: 1}}\nout_dir: {out}\nval_every: 2\nckpt_every: 2\n"
             f"log_every: 1\nval_windows: 1\nthreads: 1\n")
@@ -46,6 +46,20 @@ def test_config_errors_name_the_key(tmp_path):
         load_typed_config(tmp_path / "none.yaml", TrainConfig)
     cfg = load_typed_config(None, TrainConfig, ["optim.lr=0.002", "data.views=3"])
     assert cfg.optim.lr == 0.002 and cfg.data.views == 3 and isinstance(cfg.optim.lr, float)
+
+
+def test_stage_names_are_checked_and_overrides_repeat(tmp_path):
+    import argparse
+
+    from gssplat_ros.commands.train_cmd import add_arguments
+
+    with pytest.raises(ConfigError, match="'stage' must be one of"):
+        load_typed_config(None, TrainConfig, ["stage=depht"])
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--config", "c.yaml", "--override", "seed=1", "stage=depth", "--override", "threads=2"])
+    cfg = load_typed_config(None, TrainConfig, args.override)
+    assert (cfg.seed, cfg.stage, cfg.threads) == (1, "depth", 2)
 
 
 def test_shipped_configs_load():
@@ -131,3 +145,31 @@ def test_trainable_prefixes_freeze_everything_else(tmp_path, scenes):
     with pytest.raises(ConfigError, match="no parameters under 'colour_head'"):
         train(load_typed_config(write_config(tmp_path / "x.yaml", scenes, tmp_path / "x", steps=1,
                                              trainable="[colour_head]"), TrainConfig))
+
+
+def test_depth_stage_trains_only_the_cost_volume(tmp_path, scenes):
+    """Stage `depth`: no rendering, the cascade-level loss only; only depth_net weights move; AbsRel validated."""
+    from safetensors.torch import load_file
+
+    from gssplat_ros.train import train
+
+    base = tmp_path / "base"
+    train(load_typed_config(write_config(tmp_path / "b.yaml", scenes, base, steps=1, depth_mode="estimated",
+                                         stage="semantic2d"), TrainConfig))
+    out = tmp_path / "depth"
+    metrics = train(load_typed_config(write_config(tmp_path / "d.yaml", scenes, out, steps=2, depth_mode="estimated",
+                                                   stage="depth", init_from=base / "last", trainable="[depth_net]"),
+                                      TrainConfig))
+    assert metrics["step"] == 2 and 0 < metrics["depth_absrel"] < 10
+    header, *rows = (out / "log.csv").read_text().splitlines()
+    columns = header.split(",")
+    assert "val_depth_absrel" in columns
+    for row in rows:
+        values = dict(zip(columns, row.split(",")))
+        assert float(values["rgb"]) == 0.0 and float(values["depth"]) > 0.0
+    before, after = load_file(str(base / "last.safetensors")), load_file(str(out / "last.safetensors"))
+    changed = {k for k in before if not (before[k] == after[k]).all()}
+    assert changed and all(k.startswith("depth_net.") for k in changed)
+    with pytest.raises(ConfigError, match="depth_mode: estimated"):
+        train(load_typed_config(write_config(tmp_path / "s.yaml", scenes, tmp_path / "s", steps=1, stage="depth"),
+                                TrainConfig))

@@ -13,8 +13,9 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training YAML (a serialised TrainConfig)")
-    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="e.g. optim.steps=100 data.root=scenes/")
+    # extend: `--override a=1 --override b=2` keeps both (a plain nargs list would keep only the last)
+    parser.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="e.g. optim.steps=100 data.root=scenes/ (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last")
 
 

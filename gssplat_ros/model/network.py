@@ -169,6 +169,24 @@ class GSsplatNet(nn.Module):
             "depth_levels": depth_levels,
         }
 
+    def estimate_depth(
+        self,
+        images: Float[Tensor, "V 3 H W"],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        cam_from_world: Float[Tensor, "V 4 4"],
+    ) -> list[Float[Tensor, "V 1 h w"]]:
+        """Only the encoder and the cascaded cost volume (estimated mode): depth per level, coarse to fine.
+
+        The depth-training stage uses this; it skips the decoders, aggregation and heads.
+        """
+        if self.depth_net is None:
+            raise ValueError("estimate_depth: this is a sensor-depth model (depth_mode 'sensor')")
+        self._check_inputs(images, K, world_from_cam, cam_from_world, None)
+        feats = self.encoder(images)
+        return self.depth_net([feats.quarter, feats.color, feats.full], K, world_from_cam, cam_from_world,
+                              images.shape[-1])
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
