@@ -160,6 +160,17 @@ def test_depth_level_loss_uses_valid_pixels_only():
     assert depth_level_loss(levels, gt, LossConfig()).item() > 0.1
 
 
+def test_depth_loss_beta_sets_the_quadratic_zone():
+    """A 0.1 m error: smooth-L1 with the released beta (1 m) gives 0.5 * 0.1^2; beta 0.01 m is almost L1."""
+    gt = torch.full((1, 1, 8, 8), 2.0)
+    levels = [torch.full((1, 1, 2, 2), 2.0), torch.full((1, 1, 4, 4), 2.0), torch.full((1, 1, 8, 8), 2.1)]
+    weights = (0.0, 0.0, 1.0)
+    released = depth_level_loss(levels, gt, LossConfig(depth_level_weights=weights)).item()
+    near_l1 = depth_level_loss(levels, gt, LossConfig(depth_level_weights=weights, depth_loss_beta_m=0.01)).item()
+    assert released == pytest.approx(0.5 * 0.1**2, rel=1e-3)
+    assert near_l1 == pytest.approx(0.1 - 0.005, rel=1e-3)
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("numba") is None or importlib.util.find_spec("gssplat_ros.render.cpu") is None,
     reason="the CPU rasteriser (numba) is not available",

@@ -40,6 +40,7 @@ class LossConfig:
     group_weight: float = 0.2
     depth_weight: float = 1.0
     depth_level_weights: tuple[float, ...] = (0.5, 1.0, 2.0)  # coarse -> fine (released: 2^(1-l), l=0 finest)
+    depth_loss_beta_m: float = 1.0  # smooth-L1 beta of the level loss (released 1 m); small = closer to L1
     background_classes: tuple[int, ...] = (0, 1)  # wall, floor
     background_weight: float = 0.8
     ignore_index: int = 20
@@ -156,7 +157,8 @@ def depth_level_loss(levels: list[Tensor], gt_depth: Float[Tensor, "V 1 H W"], c
         gt = gt_depth if factor == 1 else masked_avg_pool(gt_depth, factor)
         valid = gt > 0
         if valid.any():
-            total = total + cfg.depth_level_weights[level] * F.smooth_l1_loss(pred[valid], gt[valid])
+            error = F.smooth_l1_loss(pred[valid], gt[valid], beta=cfg.depth_loss_beta_m)
+            total = total + cfg.depth_level_weights[level] * error
     return total
 
 
