@@ -274,7 +274,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         (out / "run.json").write_text(json.dumps({"git_revision": git_revision(), "world_size": dinfo.world,
                                                   "resumed_at_step": step if resume else None}, indent=2))
-    csv_file = open(out / "log.csv", "a", newline="") if dinfo.main else None
+    # a fresh run starts a fresh log; --resume appends to the one it continues
+    csv_file = open(out / "log.csv", "a" if resume else "w", newline="") if dinfo.main else None
     csv_out = csv.writer(csv_file) if csv_file else None
     if csv_out and (not resume or csv_file.tell() == 0):
         csv_out.writerow(["step", "elapsed_s", "lr", "total", "rgb", "semantic", "context_semantic", "group", "depth"]

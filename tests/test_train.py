@@ -87,6 +87,10 @@ def test_train_writes_checkpoints_logs_and_resumes(tmp_path, scenes):
     metrics = train(cfg2, resume=True)
     assert metrics["step"] == 5
     assert json.loads((out / "run.json").read_text())["resumed_at_step"] == 3
+    assert [r.split(",")[0] for r in (out / "log.csv").read_text().splitlines()].count("step") == 1
+    train(load_typed_config(write_config(tmp_path / "c3.yaml", scenes, out, steps=1), TrainConfig))  # fresh run
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == ["1"]
 
 
 def test_ddp_two_gloo_processes(tmp_path, scenes):
