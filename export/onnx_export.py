@@ -201,6 +201,7 @@ def export_onnx(
         model = onnx.load(str(raw))
         if slim:
             model = slim_model(model)
+        fill_uniform_constants(model)
         _check_io(model, input_names, output_names)
         meta = graph_metadata(cfg, views, width, height, precision, opset, slim)
         meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
@@ -213,6 +214,41 @@ def export_onnx(
     seconds = time.perf_counter() - t0
     log.info("exported %s (%d nodes) in %.1f s", path, len(model.graph.node), seconds)
     return ExportResult(path, seconds, len(model.graph.node), meta)
+
+
+def fill_uniform_constants(model, min_bytes: int = 1 << 16) -> int:
+    """Replace every large Constant node whose elements are all equal by a ConstantOfShape; returns the count.
+
+    The tracer folds the voxel pooling's zero tables into constants (2 x 38 MB of zeros at V=4, 320x240),
+    which bloats the file and every runtime's copy of it; a ConstantOfShape builds the same tensor at run
+    time from its shape. onnxslim's folding keeps them, so this runs after it.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    replaced = 0
+    for i, node in enumerate(list(model.graph.node)):
+        if node.op_type != "Constant" or len(node.attribute) != 1 or node.attribute[0].name != "value":
+            continue
+        tensor = node.attribute[0].t
+        if not tensor.dims or math.prod(tensor.dims) * 4 < min_bytes:
+            continue
+        values = numpy_helper.to_array(tensor)
+        first = values.reshape(-1)[:1]
+        if not (values == first).all():
+            continue
+        shape = helper.make_node("Constant", [], [node.output[0] + "_shape"],
+                                 value=numpy_helper.from_array(np.asarray(values.shape, np.int64)))
+        fill = helper.make_node("ConstantOfShape", [shape.output[0]], [node.output[0]], name=node.name or None,
+                                value=numpy_helper.from_array(first.astype(values.dtype)))
+        model.graph.node.remove(node)
+        model.graph.node.insert(i, fill)
+        model.graph.node.insert(i, shape)
+        replaced += 1
+    if replaced:
+        onnx.checker.check_model(model)
+    return replaced
 
 
 def slim_model(model):
