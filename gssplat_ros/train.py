@@ -147,7 +147,9 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
 def depth_only_loss(net, batch: dict, loss_cfg: LossConfig):
     """Depth stage (estimated mode): the cascade-level depth loss alone, encoder + cost volume only.
 
-    Several times cheaper per step than a full step, so the plane-sweep network sees many more windows.
+    With `trainable: [depth_net]` the cost volume gets its own schedule, undiluted by the render losses,
+    while every colour and semantic weight stays fixed. A step costs about as much as a full one here
+    (V=4 160x120: ~1.2 s against ~1.4 s on 2 CPU threads; the 3D regularisers dominate both).
     """
     from gssplat_ros.model.losses import depth_level_loss
 
