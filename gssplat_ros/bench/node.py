@@ -36,14 +36,16 @@ def _frames(size: tuple[int, int], count: int):
     from gssplat_ros.data import load_scene
     from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
 
-    out = Path(tempfile.mkdtemp(prefix="gssplat_bench_node_"))
-    generate_dataset(GenerateConfig(out=str(out), scenes=1, frames=count, width=size[0], height=size[1], seed=11))
-    scene = load_scene(next(p for p in out.iterdir() if p.name.startswith("scene")), "scannet", size=size)
     frames = []
-    for i in range(len(scene)):
-        f = scene.frame(i)
-        frames.append(((f.image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8), f.K.numpy().astype(np.float64),
-                       f.world_from_cam.numpy().astype(np.float64), f.depth.numpy()))
+    with tempfile.TemporaryDirectory(prefix="gssplat_bench_node_") as tmp:  # the scene is read into memory
+        out = Path(tmp)
+        generate_dataset(GenerateConfig(out=str(out), scenes=1, frames=count, width=size[0], height=size[1], seed=11))
+        scene = load_scene(next(p for p in out.iterdir() if p.name.startswith("scene")), "scannet", size=size)
+        for i in range(len(scene)):
+            f = scene.frame(i)
+            frames.append(((f.image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8),
+                           f.K.numpy().astype(np.float64), f.world_from_cam.numpy().astype(np.float64),
+                           f.depth.numpy()))
     return frames
 
 
