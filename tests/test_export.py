@@ -58,10 +58,12 @@ def tiny_net(depth_mode: str = "sensor"):
 
 
 @functools.cache
-def exported(depth_mode: str = "sensor", precision: str = "fp32", views: int = 2, width: int = 64, height: int = 48):
+def exported(depth_mode: str = "sensor", precision: str = "fp32", views: int = 2, width: int = 64, height: int = 48,
+             scatter: str = "elements"):
     """Path of the exported tiny encoder (one export per configuration and test session)."""
-    name = onnx_file_name(f"tiny_{depth_mode}", views, width, height, precision)
-    return export_onnx(tiny_net(depth_mode), _TMP / "onnx" / name, views, width, height, precision).path
+    name = onnx_file_name(f"tiny_{depth_mode}", views, width, height, precision, scatter)
+    return export_onnx(tiny_net(depth_mode), _TMP / "onnx" / name, views, width, height, precision,
+                       scatter=scatter).path
 
 
 @functools.cache
@@ -148,6 +150,21 @@ def test_parity_fp16_render_within_half_a_db(depth_mode):
     assert report.passed, report.failures
     # fp16 trunk, fp32 geometry: centres stay within a few millimetres even with estimated depth.
     assert report.max_abs["means_m"] < 2e-2
+
+
+@pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
+def test_row_scatter_graph_parity_and_ops(depth_mode):
+    """The onnxruntime-CPU flavour pools with ScatterND(add) rows and matches torch like the portable one."""
+    path = exported(depth_mode, scatter="rows")
+    assert path.name.endswith("_fp32_rows.onnx")
+    model = onnx.load(str(path))
+    ops = [n for n in model.graph.node if n.op_type.startswith("Scatter")]
+    assert [n.op_type for n in ops] == ["ScatterND", "ScatterND"]
+    assert all(a.s == b"add" for n in ops for a in n.attribute if a.name == "reduction")
+    assert read_metadata(model)["scatter"] == "rows"
+    report = run_parity(tiny_net(depth_mode), path, 2, 64, 48, "fp32", scene(depth_mode))
+    assert report.max_abs["means_m"] <= 1e-3 and report.max_abs["sem_logits"] <= 1e-3
+    assert report.passed, report.failures
 
 
 def test_parity_fp32_v4_160x120_sensor():

@@ -34,7 +34,8 @@ def test_onnxruntime_matches_torch_through_make_runtime(depth_mode, cache_dir):
     torch_rt = make_runtime("torch", stem, depth_mode, "cpu")
     assert ort_rt.info.name == "onnxruntime" and ort_rt.info.depth_mode == depth_mode
     assert (ort_rt.info.num_classes, ort_rt.info.class_names) == (torch_rt.info.num_classes, torch_rt.info.class_names)
-    assert list(cache_dir.glob("onnx/*/*_v2_64x48_fp32.onnx")), "exported into the cache at construction"
+    # exported into the cache at construction, in the CPU provider's flavour (row-wise voxel pooling)
+    assert list(cache_dir.glob("onnx/*/*_v2_64x48_fp32_rows.onnx"))
     inputs = _inputs(depth_mode)
     got, ref = ort_rt(inputs), torch_rt(inputs)
     assert list(got) == list(OUTPUT_NAMES)
@@ -54,7 +55,7 @@ def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
 
     out = rt(EncoderInputs(*example_inputs(3, 32, 24, "sensor")))
     assert out["color_means"].shape == (3, 24, 32, 3)
-    assert [p.name for p in rt.onnx_paths.values()] == [f"{tiny_checkpoint('sensor').name}_v3_32x24_fp32.onnx"]
+    assert [p.name for p in rt.onnx_paths.values()] == [f"{tiny_checkpoint('sensor').name}_v3_32x24_fp32_rows.onnx"]
     sess = rt.session((3, 24, 32))
     rt(EncoderInputs(*example_inputs(3, 32, 24, "sensor", seed=1)))
     assert rt.session((3, 24, 32)) is sess

@@ -50,6 +50,12 @@ def test_real_tiny_graph_is_tensorrt_10_3_compatible(depth_mode, precision):
         assert {"GridSample", "TopK"} <= ops
 
 
+def test_row_scatter_graph_is_flagged_for_tensorrt():
+    """The onnxruntime-only flavour is exactly what TensorRT 10.3 rejects, which is why it is not the default."""
+    problems = check_model(onnx.load(str(exported("sensor", scatter="rows"))))
+    assert problems and all("ScatterND" in str(p) and "reduction" in str(p) for p in problems)
+
+
 # ------------------------------------------------------------------------------------------------ bad graphs
 def _model(nodes, inputs, outputs, initializers=(), opset=18, extra_opsets=()):
     graph = oh.make_graph(nodes, "bad", inputs, outputs, initializer=list(initializers))

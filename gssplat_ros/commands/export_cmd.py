@@ -26,6 +26,12 @@ def _shape_args(p: argparse.ArgumentParser, views: int = 4, width: int = 160, he
     p.add_argument("--fp16", action="store_true", help="half precision trunk, fp32 geometry (default fp32)")
 
 
+def _scatter_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scatter", default="elements", choices=("elements", "rows"),
+                   help="voxel pooling as ScatterElements (portable, TensorRT) or row-wise ScatterND "
+                        "(onnxruntime only, faster on its CPU provider); default elements")  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="export_target", metavar="TARGET", required=True)
 
@@ -34,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18; TensorRT 10.3 reads 9..20)")
     p.add_argument("--slim", action="store_true", help="simplify with onnxslim")
     p.add_argument("--out", default=None, help="output file or directory (default: beside the checkpoint; . for shipped weights)")
+    _scatter_arg(p)
 
     p = sub.add_parser("tensorrt", help="build a TensorRT engine", description="TensorRT engine build")
     _shape_args(p)
@@ -46,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("parity", help="onnxruntime vs torch on a generated scene", description="parity check")
     _shape_args(p, views=2, width=64, height=48)
     p.add_argument("--onnx", default=None, help="exported ONNX file (default: export to a temporary file)")
+    _scatter_arg(p)
 
     p = sub.add_parser("check", help="check an ONNX file against TensorRT 10.3's operators", description="op check")
     p.add_argument("onnx", help="ONNX file")
@@ -65,7 +73,7 @@ def _run_onnx(args) -> int:
 
     result = export_checkpoint(
         args.checkpoint, args.out, args.views, args.width, args.height, _precision(args), args.opset, args.slim,
-        args.depth_mode,
+        args.depth_mode, args.scatter,
     )  # fmt: skip
     print(f"wrote {result.path} ({result.num_nodes} nodes, {result.seconds:.1f} s)")
     problems = check_model(result.path)
@@ -121,7 +129,7 @@ def _run_parity(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.onnx) if args.onnx else Path(tmp) / "encoder.onnx"
         if not args.onnx:
-            export_onnx(net, path, args.views, args.width, args.height, precision)
+            export_onnx(net, path, args.views, args.width, args.height, precision, scatter=args.scatter)
         report = run_parity(net, path, args.views, args.width, args.height, precision)
     print(report.table())
     return 0 if report.passed else 1

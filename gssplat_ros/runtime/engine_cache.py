@@ -66,8 +66,12 @@ def onnx_for_checkpoint(
     height: int,
     precision: str = "fp32",
     cache_dir: Union[str, Path, None] = None,
+    scatter: str = "elements",
 ) -> Path:
-    """The exported encoder ONNX for a checkpoint and shape: from the cache, or exported now (seconds)."""
+    """The exported encoder ONNX for a checkpoint and shape: from the cache, or exported now (seconds).
+
+    scatter: "rows" for an onnxruntime-CPU-only graph (see export.onnx_export.SCATTERS).
+    """
     from export.onnx_export import export_onnx, onnx_file_name
 
     stem = Path(stem)
@@ -82,7 +86,7 @@ def onnx_for_checkpoint(
     code = hashlib.sha256((config_digest + export_source_sha256()).encode()).hexdigest()
     # weights, config and exporter code all key the folder
     folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{stem.name}-{digest[:12]}-{code[:8]}"
-    path = folder / onnx_file_name(stem.name, views, width, height, precision)
+    path = folder / onnx_file_name(stem.name, views, width, height, precision, scatter)
     if path.exists():
         log.debug("reusing %s", path)
         return path
@@ -91,7 +95,7 @@ def onnx_for_checkpoint(
     log.info("exporting %s for V=%d %dx%d %s to %s", stem.name, views, width, height, precision, folder)
     net, _ = load_model(stem)
     export_onnx(net, path, views, width, height, precision,
-                metadata={"checkpoint": stem.name, "checkpoint_sha256": digest})  # fmt: skip
+                metadata={"checkpoint": stem.name, "checkpoint_sha256": digest}, scatter=scatter)  # fmt: skip
     return path
 
 
