@@ -175,19 +175,17 @@ def test_voxel_mean_groups_by_voxel_and_skips_invalid():
     assert idx.weight[1, 0] > 0.97 and idx.weight[0, 0] < 0.5  # point 1 sits at its voxel centre
 
 
-def test_row_scatter_pooling_matches_scatter_add_with_gradients():
-    """The onnxruntime export's row-wise pooling (index_add) gives the same means and gradients."""
+def test_row_scatter_add_matches_scatter_add_with_gradients():
+    """RowScatterAdd (index_add; exported as ScatterND) sums like scatter_add (exported as ScatterElements)."""
+    from gssplat_ros.model.aggregation import RowScatterAdd
+
     g = torch.Generator().manual_seed(0)
-    pts = torch.rand(500, 3, generator=g) * 0.5  # 125 voxels: many points share one
-    idx = voxel_index(pts, torch.rand(500, generator=g) > 0.1, 0.1, table_size=64)
-    feats = torch.randn(500, 6, generator=g, requires_grad=True)
-    by_element = voxel_mean(feats, idx)
-    by_row = voxel_mean(feats, idx, row_scatter=True)
-    assert torch.allclose(by_element, by_row, atol=1e-6) and by_element.abs().sum() > 0
-    weights = torch.randn(500, 6, generator=g)
-    (grad_element,) = torch.autograd.grad((by_element * weights).sum(), feats)
-    (grad_row,) = torch.autograd.grad((by_row * weights).sum(), feats)
-    assert torch.allclose(grad_element, grad_row, atol=1e-6)
+    slot = torch.randint(0, 16, (200,), generator=g)  # ~12 rows per slot
+    rows = torch.randn(200, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    table = torch.randn(16, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    expected = table.scatter_add(0, slot[:, None].expand(200, 5), rows)
+    assert torch.allclose(RowScatterAdd.apply(table, slot, rows), expected)
+    assert torch.autograd.gradcheck(lambda t, r: RowScatterAdd.apply(t, slot, r), (table, rows))
 
 
 def test_voxel_mean_ignores_hash_collisions():

@@ -102,15 +102,17 @@ class RowScatterAdd(torch.autograd.Function):
 def voxel_mean(features: Float[Tensor, "N D"], index: VoxelIndex, row_scatter: bool = False) -> Float[Tensor, "N D"]:
     """Mean feature of each point's voxel over the valid points (zeros for invalid or collided points).
 
-    row_scatter: pool with RowScatterAdd (ONNX ScatterND) instead of scatter_add (ONNX ScatterElements).
+    row_scatter: export the pooling as ONNX ScatterND (RowScatterAdd) instead of ScatterElements
+        (scatter_add); outside an ONNX export the row-wise index_add always runs.
     """
     num_points, dim = features.shape
     valid = index.valid
     src = torch.cat([features * valid, valid, index.tag * valid], dim=1)  # [N, D+2]: sums, counts, tags
     table = torch.zeros(index.table_size, dim + 2, dtype=features.dtype, device=features.device)
-    if row_scatter:
+    if row_scatter or not torch.onnx.is_in_onnx_export():
+        # eager torch too: index_add is ~3x faster than scatter_add on the CPU (77k x 18: 3.4 vs 9.5 ms)
         table = RowScatterAdd.apply(table, index.slot, src)
-    else:
+    else:  # the portable graph: ONNX ScatterElements (reduction add)
         table = table.scatter_add(0, index.slot[:, None].expand(num_points, dim + 2), src)
     pooled = table.index_select(0, index.slot)  # [N, D+2]
     inv_count = 1.0 / pooled[:, dim : dim + 1].clamp(min=1.0)
