@@ -47,9 +47,18 @@ def test_onnxruntime_matches_torch_through_make_runtime(depth_mode, cache_dir):
 
 
 def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
+    from gssplat_ros.runtime.engine_cache import file_sha256
+
     stem = str(tiny_checkpoint("sensor"))
     rt = make_runtime("onnxruntime", stem, "sensor", "cpu")  # no shape: nothing exported yet
     assert not list(cache_dir.glob("onnx/*/*.onnx"))
+    # an export by an older exporter version of the same weights, and one of other weights
+    digest = file_sha256(tiny_checkpoint("sensor").with_suffix(".safetensors"))[:12]
+    stale = cache_dir / "onnx" / f"{tiny_checkpoint('sensor').name}-{digest}-00000000"
+    other = cache_dir / "onnx" / f"{tiny_checkpoint('sensor').name}-{'0' * 12}-00000000"
+    for folder in (stale, other):
+        folder.mkdir(parents=True)
+        (folder / "old.onnx").write_bytes(b"x")
     from export.onnx_export import example_inputs
     from gssplat_ros.prediction import EncoderInputs
 
@@ -59,6 +68,7 @@ def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
     sess = rt.session((3, 24, 32))
     rt(EncoderInputs(*example_inputs(3, 32, 24, "sensor", seed=1)))
     assert rt.session((3, 24, 32)) is sess
+    assert not stale.exists() and other.exists()  # the stale version was pruned by the export
     # a restart finds the exported file again
     from export import onnx_export
 

@@ -96,7 +96,22 @@ def onnx_for_checkpoint(
     net, _ = load_model(stem)
     export_onnx(net, path, views, width, height, precision,
                 metadata={"checkpoint": stem.name, "checkpoint_sha256": digest}, scatter=scatter)  # fmt: skip
+    _prune_stale_exports(folder)
     return path
+
+
+def _prune_stale_exports(current: Path) -> None:
+    """Delete the folders of the same weights exported by other config/exporter versions (never read again).
+
+    Folders of other weights are left alone: another process may still run them.
+    """
+    import shutil
+
+    weights_prefix = current.name.rsplit("-", 1)[0]  # "<stem>-<weights sha>"
+    for stale in current.parent.glob(f"{weights_prefix}-*"):
+        if stale != current and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+            log.info("removed stale ONNX exports %s", stale)
 
 
 # ------------------------------------------------------------------------------------------------ engines
