@@ -172,7 +172,9 @@ class DepthOnly(torch.nn.Module):
 
 @torch.no_grad()
 def validate_depth(net, dataset, windows: int) -> dict:
-    """Mean context-view AbsRel of the finest cascade level (valid GT pixels)."""
+    """Mean context-view AbsRel of the finest cascade level (the eval's `abs_rel`, valid GT pixels)."""
+    from gssplat_ros.evaluate import abs_rel
+
     was_training = net.training
     net.eval()
     errors = []
@@ -180,9 +182,7 @@ def validate_depth(net, dataset, windows: int) -> dict:
         batch = dataset[i]
         wfc = batch["context_world_from_cam"]
         depth = net.estimate_depth(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc))[-1]
-        gt = batch["context_depth"]  # [V, 1, H, W]
-        valid = gt > 0
-        errors.append(((depth - gt).abs()[valid] / gt[valid]).mean().item())
+        errors.append(abs_rel(depth.numpy(), batch["context_depth"].numpy()))  # [V, 1, H, W] each
     net.train(was_training)
     return {"depth_absrel": float(np.mean(errors))}
 

@@ -22,8 +22,8 @@ by conv + GELU. Pixels without valid depth neither contribute to nor read from t
 
 For onnxruntime on the CPU the pooling can export as a row-wise ScatterND (reduction add) instead
 (`SpatialAggregation.row_scatter`): onnxruntime's element-wise ScatterElements walks every element of
-the expanded index (~6x slower on 77k points x 18 columns), but TensorRT 10.x rejects a reducing
-ScatterND, so the portable graph keeps ScatterElements.
+the expanded index (34.7 against 3.0 ms for 77k points x 18 columns, one thread), but TensorRT 10.x
+rejects a reducing ScatterND, so the portable graph keeps ScatterElements.
 """
 
 from __future__ import annotations

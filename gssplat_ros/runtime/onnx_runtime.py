@@ -8,7 +8,7 @@ Usage:
 The graph for each window shape is exported from the checkpoint on first use and cached (see
 engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
 loads its own graph on first sight. On the CPU execution provider the graph pools voxels with a
-row-wise ScatterND (export scatter="rows"; onnxruntime's ScatterElements is ~6x slower), on CUDA with
+row-wise ScatterND (export scatter="rows"; onnxruntime's ScatterElements is ~12x slower), on CUDA with
 the portable ScatterElements. CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it) and, by default, as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides).
