@@ -136,10 +136,11 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
 
     wfc = batch["context_world_from_cam"]
     depth = batch["context_depth"] if model_cfg.depth_mode == "sensor" else None
-    out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
-    logits = out["context_logits"].permute(0, 2, 3, 1).reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
+    # a (DDP-wrapped) SemanticOnly: the colour branch is skipped
+    context_logits, sem_logits = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
+    logits = context_logits.permute(0, 2, 3, 1).reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
     ce_2d = weighted_cross_entropy(logits, batch["context_labels"], loss_cfg, "context labels")
-    gaussian_logits = out["sem_logits"].reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
+    gaussian_logits = sem_logits.reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
     ce_gaussians = weighted_cross_entropy(gaussian_logits, batch["context_labels"], loss_cfg, "context labels")
     return ce_2d + ce_gaussians, {"context_semantic": ce_2d.detach(), "semantic": ce_gaussians.detach()}
 
@@ -168,6 +169,18 @@ class DepthOnly(torch.nn.Module):
 
     def forward(self, images: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor) -> list[Tensor]:
         return self.net.estimate_depth(images, K, world_from_cam, cam_from_world)
+
+
+class SemanticOnly(torch.nn.Module):
+    """The semantic path of a network (GSsplatNet.semantic_logits) as a module, for the 2D semantic stage."""
+
+    def __init__(self, net: GSsplatNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor,
+                depth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        return self.net.semantic_logits(images, K, world_from_cam, cam_from_world, depth)
 
 
 @torch.no_grad()
@@ -255,7 +268,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         log.info("resumed from %s at step %d", out, step)
     if cfg.stage == "depth" and model_cfg.depth_mode != "estimated":
         raise ConfigError("stage 'depth' trains the cost volume: it needs model_overrides depth_mode: estimated")
-    model = DepthOnly(net) if cfg.stage == "depth" else net
+    model = {"depth": DepthOnly, "semantic2d": SemanticOnly}.get(cfg.stage, lambda n: n)(net)
     if dinfo.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 

@@ -36,6 +36,8 @@ class ModelConfig:
     norm_groups: int = 8  # GroupNorm groups (reduced to a divisor of the channel count)
     decoder_channels: int = 16  # full-resolution feature width of both decoders (paper 64)
     head_hidden: int = 24  # hidden width of the two-conv Gaussian heads (paper 2 x 64)
+    semantic_geometry: bool = False  # world height + surface tilt cues into the semantic branch (z-up world)
+    geometry_hidden: int = 32  # width of the small conv net that embeds those cues at H/4
     # ---------------------------------------------------------------- spatial-unit aggregation
     aggregate: bool = True  # point-level interaction across views
     voxel_size_m: float = 0.1  # spatial unit edge length

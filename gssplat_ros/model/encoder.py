@@ -50,11 +50,15 @@ class Encoder(nn.Module):
             ]
         )
 
-    def forward(self, images: Float[Tensor, "V 3 H W"]) -> EncoderFeatures:
+    def backbone(self, images: Float[Tensor, "V 3 H W"]) -> tuple[Tensor, Tensor, Tensor]:
+        """(full, color, quarter): everything before the semantic [res + attn] blocks."""
         x = self.stem(images * 2.0 - 1.0)
         color = self.stage1(x)
-        quarter = self.stage2(color)
-        return EncoderFeatures(full=x, color=color, quarter=quarter, semantic=self.semantic(quarter))
+        return x, color, self.stage2(color)
+
+    def forward(self, images: Float[Tensor, "V 3 H W"]) -> EncoderFeatures:
+        full, color, quarter = self.backbone(images)
+        return EncoderFeatures(full=full, color=color, quarter=quarter, semantic=self.semantic(quarter))
 
 
 class ColorDecoder(nn.Module):

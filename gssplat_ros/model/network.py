@@ -14,14 +14,14 @@ in estimated mode. V >= 2; H and W divisible by 4.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from gssplat_ros.gaussians import rgb_to_sh_dc
-from gssplat_ros.model.aggregation import SpatialAggregation, voxel_index
+from gssplat_ros.model.aggregation import SpatialAggregation, VoxelIndex, voxel_index
 from gssplat_ros.model.config import ModelConfig
 from gssplat_ros.model.depth import CascadeDepth
 from gssplat_ros.model.encoder import ColorDecoder, Encoder, SemanticDecoder
@@ -33,10 +33,24 @@ from gssplat_ros.model.geometry import (
     sh_damping,
     unproject,
 )
-from gssplat_ros.model.heads import GaussianHead, ViewGeometry, decode_gaussians
+from gssplat_ros.model.heads import NUM_GEOMETRY_CHANNELS, GaussianHead, ViewGeometry, decode_gaussians
+from gssplat_ros.model.semantic_geometry import NUM_GEOMETRY_CUES, GeometryEmbedding, quarter_geometry
 from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES
 
 GRAPH_DEPTH_OUTPUT = "depth_out"  # ONNX name of the `depth` output (the input is called `depth` too)
+
+
+class _Trunk(NamedTuple):
+    """What both output paths share (see GSsplatNet._trunk)."""
+
+    color: Tensor  # [V, c1, H/2, W/2] F_r
+    depth_levels: list  # [V, 1, h, w] per cascade level, coarse to fine (empty in sensor mode)
+    depth_full: Tensor  # [V, H, W] metres
+    valid: Tensor  # [V, H, W] 0/1
+    means0: Tensor  # [V, H, W, 3] world
+    index: Optional[VoxelIndex]  # voxel table of all valid pixels (None without aggregation)
+    sem_feat: Tensor  # [V, Dd, H, W] aggregated semantic features
+    context_logits: Tensor  # [V, C, H, W]
 
 
 class GSsplatNet(nn.Module):
@@ -55,6 +69,11 @@ class GSsplatNet(nn.Module):
             self.semantic_aggregate = SpatialAggregation(cd, cfg.aggregate_kernel)
         self.color_head = GaussianHead(cd + 3, cfg.head_hidden, 3 * cfg.num_sh_bases, cfg)
         self.semantic_head = GaussianHead(cd, cfg.head_hidden, cfg.num_classes, cfg, payload_init_scale=1.0)
+        self.semantic_geometry = (
+            GeometryEmbedding(NUM_GEOMETRY_CUES, cfg.geometry_hidden, cfg.semantic_channels)
+            if cfg.semantic_geometry
+            else None
+        )
         self.sh_rotation = SHRotation(cfg.sh_degree)
         self.register_buffer("sh_damping", sh_damping(cfg.sh_degree)[:, None], persistent=False)  # [K, 1]
 
@@ -101,22 +120,8 @@ class GSsplatNet(nn.Module):
         cfg = self.cfg
         self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
         num_views, _, height, width = images.shape
-        feats = self.encoder(images)
-
-        if self.depth_net is not None:
-            depth_levels = self.depth_net(
-                [feats.quarter, feats.color, feats.full], K, world_from_cam, cam_from_world, width
-            )
-            depth_full = depth_levels[-1][:, 0]
-            depth_quarter = depth_levels[0]
-        else:
-            depth_levels = []
-            depth_full = depth[:, 0]
-            depth_quarter = masked_avg_pool(depth, 4)
-
-        valid = (depth_full > 0).to(images.dtype)
-        rot = world_from_cam[:, :3, :3]
-        means0 = unproject(pixel_rays(K, height, width), depth_full, world_from_cam)
+        trunk = self._trunk(images, K, world_from_cam, cam_from_world, depth)
+        depth_full, valid, means0, rot = trunk.depth_full, trunk.valid, trunk.means0, world_from_cam[:, :3, :3]
         geo = ViewGeometry(
             means0=means0,
             depth=depth_full,
@@ -125,13 +130,10 @@ class GSsplatNet(nn.Module):
             quat_world_from_cam=rotmat_to_quat(rot),
             inv_focal_sum=1.0 / K[:, 0, 0] + 1.0 / K[:, 1, 1],
         )
-
-        color_feat = self.color_decoder(feats.color)
-        sem_feat, context_logits = self.semantic_decoder(feats.semantic, depth_quarter / cfg.far_m)
+        color_feat = self.color_decoder(trunk.color)
         if cfg.aggregate:
-            index = voxel_index(means0.reshape(-1, 3), valid.reshape(-1), cfg.voxel_size_m, cfg.hash_table_size)
-            color_feat = self.color_aggregate(color_feat, index)
-            sem_feat = self.semantic_aggregate(sem_feat, index)
+            color_feat = self.color_aggregate(color_feat, trunk.index)
+        depth_levels, sem_feat, context_logits = trunk.depth_levels, trunk.sem_feat, trunk.context_logits
 
         color = decode_gaussians(self.color_head(torch.cat([color_feat, images], dim=1)), geo, cfg)
         sem = decode_gaussians(self.semantic_head(sem_feat), geo, cfg)
@@ -169,6 +171,49 @@ class GSsplatNet(nn.Module):
             "depth_levels": depth_levels,
         }
 
+    def _trunk(self, images, K, world_from_cam, cam_from_world, depth) -> _Trunk:
+        """Encoder, depth, unprojection, voxel index and the whole semantic branch up to its head."""
+        cfg = self.cfg
+        height, width = images.shape[-2:]
+        full, color, quarter = self.encoder.backbone(images)
+        if self.depth_net is not None:
+            depth_levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width)
+            depth_full = depth_levels[-1][:, 0]  # [V, H, W]
+            depth_quarter = depth_levels[0]  # [V, 1, H/4, W/4]
+        else:
+            depth_levels = []
+            depth_full = depth[:, 0]
+            depth_quarter = masked_avg_pool(depth, 4)
+        valid = (depth_full > 0).to(images.dtype)  # [V, H, W]
+        means0 = unproject(pixel_rays(K, height, width), depth_full, world_from_cam)  # [V, H, W, 3]
+        if self.semantic_geometry is not None:  # cues only: no semantic gradient into the cost volume
+            cues = quarter_geometry(depth_quarter.detach(), K, world_from_cam, width)  # [V, 4, H/4, W/4]
+            quarter = quarter + self.semantic_geometry(cues)
+        sem_feat, context_logits = self.semantic_decoder(self.encoder.semantic(quarter), depth_quarter / cfg.far_m)
+        index = None
+        if cfg.aggregate:
+            index = voxel_index(means0.reshape(-1, 3), valid.reshape(-1), cfg.voxel_size_m, cfg.hash_table_size)
+            sem_feat = self.semantic_aggregate(sem_feat, index)
+        return _Trunk(color, depth_levels, depth_full, valid, means0, index, sem_feat, context_logits)
+
+    def semantic_logits(
+        self,
+        images: Float[Tensor, "V 3 H W"],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        cam_from_world: Float[Tensor, "V 4 4"],
+        depth: Optional[Float[Tensor, "V 1 H W"]] = None,
+    ) -> tuple[Float[Tensor, "V C H W"], Float[Tensor, "V H W C"]]:
+        """(2D context logits, per-pixel semantic-Gaussian logits) without the colour branch.
+
+        The same values as forward()'s `context_logits` and `sem_logits`, for the 2D semantic stage,
+        which needs nothing else (skipping the colour decoder, head and SH saves about a third of a step).
+        """
+        self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
+        trunk = self._trunk(images, K, world_from_cam, cam_from_world, depth)
+        raw = self.semantic_head(trunk.sem_feat)  # [V, 12 + C, H, W]
+        return trunk.context_logits, raw[:, NUM_GEOMETRY_CHANNELS:].permute(0, 2, 3, 1)
+
     def estimate_depth(
         self,
         images: Float[Tensor, "V 3 H W"],
@@ -183,9 +228,8 @@ class GSsplatNet(nn.Module):
         if self.depth_net is None:
             raise ValueError("estimate_depth: this is a sensor-depth model (depth_mode 'sensor')")
         self._check_inputs(images, K, world_from_cam, cam_from_world, None)
-        feats = self.encoder(images)
-        return self.depth_net([feats.quarter, feats.color, feats.full], K, world_from_cam, cam_from_world,
-                              images.shape[-1])
+        full, color, quarter = self.encoder.backbone(images)
+        return self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, images.shape[-1])
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
