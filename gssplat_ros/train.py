@@ -228,6 +228,26 @@ def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: i
     return {"psnr": float(np.mean(psnrs)), "miou": float(np.nanmean(mious))}
 
 
+def training_windows(d, seed: int):
+    """The training split of `d.root` at width x height, mixed with every `d.extra` set (multi-scale)."""
+    from gssplat_ros.data import WindowDataset
+    from gssplat_ros.data.windows import MixedWindows
+
+    def windows(root, width, height):
+        return WindowDataset(root, d.format, split="train", views=d.views, targets=d.targets,
+                             size=(width, height), pool_factor=d.pool_factor, seed=seed)
+
+    main = windows(d.root, d.width, d.height)
+    if not d.extra:
+        return main
+    sets = [main]
+    for i, extra in enumerate(d.extra):
+        if not isinstance(extra, dict) or set(extra) - {"root", "width", "height"} or "root" not in extra:
+            raise ConfigError(f"data.extra[{i}]: expected {{root, width, height}}, got {extra!r}")
+        sets.append(windows(extra["root"], int(extra.get("width", d.width)), int(extra.get("height", d.height))))
+    return MixedWindows(sets)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -273,8 +293,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 
     d = cfg.data
-    train_set = WindowDataset(d.root, d.format, split="train", views=d.views, targets=d.targets,
-                              size=(d.width, d.height), pool_factor=d.pool_factor, seed=cfg.seed)
+    train_set = training_windows(d, cfg.seed)
     if dinfo.world > 1:
         sampler = torch.utils.data.DistributedSampler(train_set, dinfo.world, dinfo.rank, seed=cfg.seed)
     else:
@@ -285,7 +304,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if dinfo.main:
         out.mkdir(parents=True, exist_ok=True)
         val_set = WindowDataset(d.val_root or d.root, d.format, split="val", views=d.views, targets=1,
-                                size=(d.width, d.height), context_stride=d.val_context_stride)
+                                size=(d.val_width or d.width, d.val_height or d.height),
+                                context_stride=d.val_context_stride)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         (out / "run.json").write_text(json.dumps({"git_revision": git_revision(), "world_size": dinfo.world,
                                                   "resumed_at_step": step if resume else None}, indent=2))

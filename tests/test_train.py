@@ -177,3 +177,26 @@ def test_depth_stage_trains_only_the_cost_volume(tmp_path, scenes):
     with pytest.raises(ConfigError, match="depth_mode: estimated"):
         train(load_typed_config(write_config(tmp_path / "s.yaml", scenes, tmp_path / "s", steps=1, stage="depth"),
                                 TrainConfig))
+
+
+def test_extra_sets_mix_image_sizes(tmp_path, scenes):
+    """data.extra adds another training set (here the same scenes at twice the size): windows of both
+    sizes are drawn, each whole; a malformed entry is one ConfigError."""
+    from gssplat_ros.train import training_windows
+
+    cfg = load_typed_config(write_config(tmp_path / "m.yaml", scenes, tmp_path / "m", steps=1), TrainConfig,
+                            [f"data.extra=[{{root: {scenes}, width: 128, height: 96}}]"])
+    mixed = training_windows(cfg.data, seed=0)
+    small, large = mixed.datasets
+    assert len(mixed) == len(small) + len(large) == 16
+    sizes = {tuple(mixed[i]["context_images"].shape[-2:]) for i in range(len(mixed))}
+    assert sizes == {(48, 64), (96, 128)}
+    assert tuple(mixed[len(small)]["context_images"].shape[-2:]) == (96, 128)  # the first item of the extra set
+    mixed.set_epoch(3)
+    assert small.epoch == large.epoch == 3
+    with pytest.raises(IndexError):
+        mixed[len(mixed)]
+    bad = load_typed_config(write_config(tmp_path / "b.yaml", scenes, tmp_path / "b", steps=1), TrainConfig,
+                            ["data.extra=[{path: x}]"])
+    with pytest.raises(ConfigError, match=r"data.extra\[0\]"):
+        training_windows(bad.data, seed=0)

@@ -299,3 +299,28 @@ class WindowDataset(Dataset):
             "context_indices": torch.tensor(context, dtype=torch.long),
             "target_indices": torch.tensor(target, dtype=torch.long),
         }
+
+
+class MixedWindows(Dataset):
+    """Several WindowDatasets as one (items of all, in order), e.g. one image size each for multi-scale
+    training: a random sampler then draws sizes in proportion to their item counts. One batch is one
+    window, so windows of different sizes never meet in a batch."""
+
+    def __init__(self, datasets: Sequence[WindowDataset]):
+        if not datasets:
+            raise ValueError("MixedWindows needs at least one dataset")
+        self.datasets = list(datasets)
+        self.offsets = np.cumsum([0] + [len(d) for d in self.datasets])  # [n + 1]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def set_epoch(self, epoch: int) -> None:
+        for d in self.datasets:
+            d.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"window {index} out of range ({len(self)})")
+        which = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return self.datasets[which][index - int(self.offsets[which])]
