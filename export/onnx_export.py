@@ -50,8 +50,10 @@ SCATTERS = ("elements", "rows")
 METADATA_FORMAT = "gssplat_ros.encoder/1"
 # Sub-modules of GSsplatNet that run in half precision in an fp16 export (and may in a TensorRT fp16
 # engine). Everything else - geometry, voxel hashing and pooling, depth sweep - stays float32.
-FP16_MODULES = ("encoder", "color_decoder", "semantic_decoder", "color_head", "semantic_head")
-FP16_SUBMODULES = ("color_aggregate.reduce", "semantic_aggregate.reduce")
+FP16_MODULES = ("color_decoder", "semantic_decoder", "color_head", "semantic_head", "semantic_geometry")
+# the encoder's parts one by one: the network calls its backbone and its attention blocks separately
+FP16_SUBMODULES = ("encoder.stem", "encoder.stage1", "encoder.stage2", "encoder.semantic",
+                   "color_aggregate.reduce", "semantic_aggregate.reduce")
 
 
 @dataclass
