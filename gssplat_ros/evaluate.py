@@ -47,17 +47,22 @@ class EvalConfig:
     images: str = ""  # write side-by-side PNGs here
     ablate_offsets: bool = False  # inference-time ablation: every offset gate closed (centres = unprojected depth)
     ablate_aggregation: bool = False  # inference-time ablation: skip the cross-view spatial-unit aggregation
+    ablate_geometry: bool = False  # inference-time ablation: no world-geometry cues into the semantic branch
 
 
 def apply_ablations(runtime, cfg: EvalConfig) -> None:
     """Switch parts of a trained torch model off at inference (the same weights, no retraining)."""
-    if not (cfg.ablate_offsets or cfg.ablate_aggregation):
+    if not (cfg.ablate_offsets or cfg.ablate_aggregation or cfg.ablate_geometry):
         return
     net = getattr(runtime, "net", None)
     if net is None:
         raise ValueError("ablations need the torch runtime (--runtime torch)")
     if cfg.ablate_aggregation:
         net.cfg = net.cfg.replace(aggregate=False)
+    if cfg.ablate_geometry:
+        if net.semantic_geometry is None:
+            raise ValueError("--ablate-geometry: this model has no geometry cues (semantic_geometry is off)")
+        net.semantic_geometry = None
     if cfg.ablate_offsets:
         from gssplat_ros.model.heads import close_offset_gates
 
@@ -127,7 +132,8 @@ def evaluate(cfg: EvalConfig) -> dict:
                      + ("nearest frames" if cfg.context_stride == 1 else f"nearest of every {cfg.context_stride}th frame")
                      + f"; RGB mask: {cfg.rgb_mask}"
                      + ("; ablation: offsets off" if cfg.ablate_offsets else "")
-                     + ("; ablation: aggregation off" if cfg.ablate_aggregation else ""))
+                     + ("; ablation: aggregation off" if cfg.ablate_aggregation else "")
+                     + ("; ablation: geometry cues off" if cfg.ablate_geometry else ""))
     return {"config": asdict(cfg), "protocol": protocol_text, "runtime": runtime.info.name, "device": str(device),
             "metrics": summary}
 

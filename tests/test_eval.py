@@ -83,3 +83,34 @@ def test_ablations_close_gates_and_skip_aggregation(tmp_path):
     assert closed["color_gate"].float().sum() == 0 and closed["sem_gate"].float().sum() == 0
     assert torch.allclose(closed["color_means"], closed["means0"], atol=1e-6)
     assert rt.net.cfg.aggregate is False
+
+
+def test_geometry_ablation_removes_the_cues_and_needs_a_model_with_them(tmp_path):
+    import pytest
+    import torch
+
+    from gssplat_ros.bench.encoder import synthetic_inputs
+    from gssplat_ros.evaluate import EvalConfig, apply_ablations
+    from gssplat_ros.model import GSsplatNet, ModelConfig
+    from gssplat_ros.model.checkpoint import save_checkpoint
+    from gssplat_ros.runtime import make_runtime
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", semantic_geometry=True)
+    net = GSsplatNet(cfg)
+    with torch.no_grad():
+        net.semantic_geometry.conv2.weight.normal_(0, 0.5)  # a trained-looking, non-zero embedding
+    stem = save_checkpoint(tmp_path / "geo", net, cfg, {})
+    rt = make_runtime("torch", str(stem), "sensor", "cpu")
+    inputs = synthetic_inputs(2, 32, 24, True)
+    args = (inputs.images, inputs.K, inputs.world_from_cam, inputs.cam_from_world, inputs.depth)
+    with torch.no_grad():
+        with_cues = rt.net(*args)
+        apply_ablations(rt, EvalConfig(data="", ablate_geometry=True))
+        without = rt.net(*args)
+    assert rt.net.semantic_geometry is None
+    assert not torch.equal(with_cues["sem_logits"], without["sem_logits"])
+    assert torch.equal(with_cues["color_sh"], without["color_sh"])
+    plain = make_runtime("torch", random_checkpoint(tmp_path), "sensor", "cpu")
+    with pytest.raises(ValueError, match="no geometry cues"):
+        apply_ablations(plain, EvalConfig(data="", ablate_geometry=True))

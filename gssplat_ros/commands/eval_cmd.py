@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-targets", type=int, default=10, help="targets per scene (frames 2::20)")
     parser.add_argument("--ablate-offsets", action="store_true", help="inference-time: close every offset gate")
     parser.add_argument("--ablate-aggregation", action="store_true", help="inference-time: skip voxel aggregation")
+    parser.add_argument("--ablate-geometry", action="store_true",
+                        help="inference-time: no world-geometry cues into the semantic branch")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--images", help="write side-by-side PNGs here")
 
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
                      height=height, depth=args.depth, checkpoint=args.checkpoint, runtime=args.runtime,
                      device=args.device, render_backend=args.backend, context_stride=args.context_stride,
                      rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "",
-                     ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation)
+                     ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation,
+                     ablate_geometry=args.ablate_geometry)
     result = evaluate(cfg)
     print(format_table(result))
     write_json(result, args.json)
