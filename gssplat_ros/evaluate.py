@@ -48,6 +48,7 @@ class EvalConfig:
     ablate_offsets: bool = False  # inference-time ablation: every offset gate closed (centres = unprojected depth)
     ablate_aggregation: bool = False  # inference-time ablation: skip the cross-view spatial-unit aggregation
     ablate_geometry: bool = False  # inference-time ablation: no world-geometry cues into the semantic branch
+    world_shift_z: float = 0.0  # robustness probe: move the world origin this many metres down (poses z += shift)
 
 
 def apply_ablations(runtime, cfg: EvalConfig) -> None:
@@ -67,6 +68,23 @@ def apply_ablations(runtime, cfg: EvalConfig) -> None:
         from gssplat_ros.model.heads import close_offset_gates
 
         close_offset_gates(net)
+
+
+def shift_world_z(batch: dict, shift_m: float) -> dict:
+    """The window with every camera `shift_m` higher in the world (the floor is then at z = shift_m).
+
+    Renders are unchanged by such a shift (all poses move together); only what depends on the world
+    origin does: the semantic branch's height cues (model/semantic_geometry.py) assume the floor at z = 0,
+    and this measures how much their predictions suffer when a robot's world frame puts it elsewhere.
+    """
+    if not shift_m:
+        return batch
+    out = dict(batch)
+    for key in ("context_world_from_cam", "target_world_from_cam"):
+        pose = batch[key].clone()
+        pose[:, 2, 3] += shift_m
+        out[key] = pose
+    return out
 
 
 def _sync(device: torch.device) -> None:
@@ -96,7 +114,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.images:
         Path(cfg.images).mkdir(parents=True, exist_ok=True)
     for i in range(len(dataset)):
-        b = dataset[i]
+        b = shift_world_z(dataset[i], cfg.world_shift_z)
         cams_ctx = Cameras(b["context_K"], b["context_world_from_cam"], cfg.width, cfg.height)
         depth_in = b["context_depth"] if cfg.depth == "sensor" else None
         inputs = EncoderInputs.from_cameras(b["context_images"], cams_ctx, depth_in)
@@ -133,7 +151,8 @@ def evaluate(cfg: EvalConfig) -> dict:
                      + f"; RGB mask: {cfg.rgb_mask}"
                      + ("; ablation: offsets off" if cfg.ablate_offsets else "")
                      + ("; ablation: aggregation off" if cfg.ablate_aggregation else "")
-                     + ("; ablation: geometry cues off" if cfg.ablate_geometry else ""))
+                     + ("; ablation: geometry cues off" if cfg.ablate_geometry else "")
+                     + (f"; world origin moved: floor at z = {cfg.world_shift_z:g} m" if cfg.world_shift_z else ""))
     return {"config": asdict(cfg), "protocol": protocol_text, "runtime": runtime.info.name, "device": str(device),
             "metrics": summary}
 

@@ -114,3 +114,21 @@ def test_geometry_ablation_removes_the_cues_and_needs_a_model_with_them(tmp_path
     plain = make_runtime("torch", random_checkpoint(tmp_path), "sensor", "cpu")
     with pytest.raises(ValueError, match="no geometry cues"):
         apply_ablations(plain, EvalConfig(data="", ablate_geometry=True))
+
+
+def test_world_shift_moves_every_pose_and_nothing_else():
+    import torch
+
+    from gssplat_ros.evaluate import shift_world_z
+
+    pose = torch.eye(4).repeat(2, 1, 1)
+    pose[:, 2, 3] = 1.5
+    batch = {"context_world_from_cam": pose.clone(), "target_world_from_cam": pose[:1].clone(),
+             "context_images": torch.rand(2, 3, 4, 4)}
+    assert shift_world_z(batch, 0.0) is batch
+    moved = shift_world_z(batch, 0.8)
+    assert torch.allclose(moved["context_world_from_cam"][:, 2, 3], torch.full((2,), 2.3))
+    assert torch.allclose(moved["target_world_from_cam"][:, 2, 3], torch.tensor([2.3]))
+    assert torch.equal(moved["context_world_from_cam"][:, :3, :3], pose[:, :3, :3])
+    assert torch.equal(batch["context_world_from_cam"], pose)  # the input window is untouched
+    assert moved["context_images"] is batch["context_images"]

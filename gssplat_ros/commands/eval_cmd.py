@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ablate-aggregation", action="store_true", help="inference-time: skip voxel aggregation")
     parser.add_argument("--ablate-geometry", action="store_true",
                         help="inference-time: no world-geometry cues into the semantic branch")
+    parser.add_argument("--world-shift-z", type=float, default=0.0, metavar="M",
+                        help="robustness probe: every pose M metres higher (floor at z = M instead of 0)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--images", help="write side-by-side PNGs here")
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                      device=args.device, render_backend=args.backend, context_stride=args.context_stride,
                      rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "",
                      ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation,
-                     ablate_geometry=args.ablate_geometry)
+                     ablate_geometry=args.ablate_geometry, world_shift_z=args.world_shift_z)
     result = evaluate(cfg)
     print(format_table(result))
     write_json(result, args.json)
