@@ -164,6 +164,10 @@ class Gaussians:
         """Select Gaussians by boolean mask [N], index tensor or slice."""
         return self._map(lambda t: t[index])
 
+    def translated(self, offset: Tensor) -> Gaussians:
+        """A copy moved by `offset` [3] metres (world frame); shapes and orientations unchanged."""
+        return replace(self, means=self.means + offset.to(self.means))
+
     def with_features(self, features: Optional[Tensor]) -> Gaussians:
         return replace(self, features=features)
 

@@ -54,6 +54,9 @@ class PipelineConfig:
     fuse_map: bool = False
     map_voxel_m: float = 0.05
     map_max_gaussians: int = 500_000
+    # world z of the floor: the semantic model's height cues assume the floor at z = 0 (README,
+    # "World-geometry cues"); the encoder sees the world moved by -floor_z_m, outputs are moved back
+    floor_z_m: float = 0.0
 
 
 @dataclass
@@ -164,8 +167,16 @@ class Pipeline:
         if runtime.info.depth_mode == "sensor" and not window.has_depth:
             raise FrameError("missing_depth", "the sensor-depth model needs depth on every keyframe")
         depth = window.depths() if runtime.info.depth_mode == "sensor" else None
-        inputs = EncoderInputs.from_cameras(window.images(), window.cameras(), depth)
+        cameras = window.cameras()
+        floor = torch.tensor([0.0, 0.0, self.cfg.floor_z_m])
+        if self.cfg.floor_z_m:
+            pose = cameras.world_from_cam.clone()
+            pose[:, :3, 3] -= floor
+            cameras = Cameras(cameras.K, pose, cameras.width, cameras.height)
+        inputs = EncoderInputs.from_cameras(window.images(), cameras, depth)
         pred = Prediction.from_outputs(runtime(inputs))
+        if self.cfg.floor_z_m:
+            pred = Prediction(pred.color.translated(floor), pred.semantic.translated(floor), pred.depth)
         if self.map is not None:
             self.map.update(self.cloud(pred))
         return pred

@@ -40,3 +40,35 @@ def test_semantic_pass_can_be_skipped_without_changing_rgb_or_depth(pipe):
     np.testing.assert_array_equal(full.depth, rgb_only.depth)
     assert (rgb_only.labels == UNLABELED).all() and (full.labels != UNLABELED).any()
     assert "render_semantic" in full.timings_ms and "render_semantic" not in rgb_only.timings_ms
+
+
+def test_floor_height_moves_the_world_for_the_encoder_and_back():
+    """floor_z_m = 1 on a window lifted by 1 m gives the Gaussians of the unlifted window, lifted by 1 m
+    (the shipped semantic model's height cues then see the floor at 0 in both cases)."""
+    from gssplat_ros.window import Keyframe, Window
+
+    def window(lift_m: float) -> Window:
+        g = torch.Generator().manual_seed(3)
+        frames = []
+        for i in range(2):
+            pose = torch.eye(4)
+            pose[:3, :3] = torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # level camera looking along +y
+            pose[0, 3], pose[2, 3] = 0.1 * i, 1.4 + lift_m
+            frames.append(Keyframe(i, torch.rand(3, 24, 32, generator=g),
+                                   torch.tensor([[32.0, 0, 16], [0, 32.0, 12], [0, 0, 1]]), pose,
+                                   torch.rand(1, 24, 32, generator=g) + 1.0))
+        return Window(tuple(frames))
+
+    cfg = dict(device="cpu", depth_mode="sensor", window_size=2, model_width=32, model_height=24)
+    plain = Pipeline(PipelineConfig(**cfg)).predict(window(0.0))
+    lifted = Pipeline(PipelineConfig(**cfg, floor_z_m=1.0)).predict(window(1.0))
+    naive = Pipeline(PipelineConfig(**cfg)).predict(window(1.0))
+    lift = torch.tensor([0.0, 0.0, 1.0])
+    assert torch.allclose(lifted.color.means, plain.color.means + lift, atol=1e-5)
+    assert torch.allclose(lifted.semantic.means, plain.semantic.means + lift, atol=1e-5)
+    assert ((lifted.color.quats - plain.color.quats).abs().amax(-1) < 1e-4).float().mean() > 0.99
+    same = (lifted.semantic.features - plain.semantic.features).abs().amax(-1) < 1e-3  # [N]
+    assert same.float().mean() > 0.99  # all but voxel-hash collisions, which depend on the world origin
+    # without the setting, the lifted window's semantics differ (the cues see the floor 1 m too low)
+    assert (naive.semantic.features - plain.semantic.features).abs().amax(-1).mean() > 10 * (
+        (lifted.semantic.features - plain.semantic.features).abs().amax(-1).mean() + 1e-6)

@@ -56,6 +56,7 @@ class NodeConfig:
     keyframe_translation_m: float = 0.05
     keyframe_rotation_deg: float = 5.0
     max_input_pixels: int = 4096 * 2160
+    floor_z_m: float = 0.0  # world z of the floor (the semantic height cues assume 0)
     # outputs
     render_width: int = 0  # 0 = the model size
     render_height: int = 0
@@ -80,7 +81,7 @@ class NodeConfig:
             model_height=self.model_height, keyframe_translation_m=self.keyframe_translation_m,
             keyframe_rotation_deg=self.keyframe_rotation_deg, max_input_pixels=self.max_input_pixels,
             min_opacity=self.cloud_min_opacity, fuse_map=self.fuse_map, map_voxel_m=self.map_voxel_m,
-            map_max_gaussians=self.map_max_gaussians,
+            map_max_gaussians=self.map_max_gaussians, floor_z_m=self.floor_z_m,
         )
 
 
@@ -98,7 +99,7 @@ RANGES = {
     "qos_depth": (1, 1000), "sync_queue_size": (1, 1000), "sync_slop_s": (0.0, 10.0),
     "window_size": (2, 32), "model_width": (32, 4096), "model_height": (32, 4096),
     "keyframe_translation_m": (0.0, 100.0), "keyframe_rotation_deg": (0.0, 180.0),
-    "max_input_pixels": (1024, 100_000_000), "render_width": (0, 8192), "render_height": (0, 8192),
+    "max_input_pixels": (1024, 100_000_000), "floor_z_m": (-10000.0, 10000.0), "render_width": (0, 8192), "render_height": (0, 8192),
     "cloud_min_opacity": (0.0, 1.0), "map_voxel_m": (0.001, 10.0), "map_max_gaussians": (1000, 100_000_000),
     "map_publish_period_s": (0.1, 3600.0), "diagnostics_period_s": (0.1, 60.0), "warn_throttle_s": (0.0, 3600.0),
 }
@@ -122,6 +123,7 @@ DESCRIPTIONS = {
     "keyframe_translation_m": "new keyframe after this much translation",
     "keyframe_rotation_deg": "new keyframe after this much rotation",
     "max_input_pixels": "larger input images are dropped",
+    "floor_z_m": "world z of the floor, metres: the shipped semantic models assume a z-up world with the floor at 0",
     "render_width": "rendered image width; 0 = the model width",
     "render_height": "rendered image height; 0 = the model height",
     "publish_cloud": "publish ~/gaussians for every new window",
