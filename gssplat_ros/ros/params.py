@@ -99,7 +99,8 @@ RANGES = {
     "qos_depth": (1, 1000), "sync_queue_size": (1, 1000), "sync_slop_s": (0.0, 10.0),
     "window_size": (2, 32), "model_width": (32, 4096), "model_height": (32, 4096),
     "keyframe_translation_m": (0.0, 100.0), "keyframe_rotation_deg": (0.0, 180.0),
-    "max_input_pixels": (1024, 100_000_000), "floor_z_m": (-10000.0, 10000.0), "render_width": (0, 8192), "render_height": (0, 8192),
+    "max_input_pixels": (1024, 100_000_000), "floor_z_m": (-10000.0, 10000.0),
+    "render_width": (0, 8192), "render_height": (0, 8192),
     "cloud_min_opacity": (0.0, 1.0), "map_voxel_m": (0.001, 10.0), "map_max_gaussians": (1000, 100_000_000),
     "map_publish_period_s": (0.1, 3600.0), "diagnostics_period_s": (0.1, 60.0), "warn_throttle_s": (0.0, 3600.0),
 }
