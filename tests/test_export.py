@@ -109,7 +109,9 @@ def test_export_leaves_the_network_untouched():
     before = {k: v.clone() for k, v in net.state_dict().items()}
     exported("sensor", "fp16")
     mixed = to_mixed_fp16(net)
-    assert mixed.encoder.inner.stem.weight.dtype == torch.float16
+    assert mixed.encoder.stem.inner.weight.dtype == torch.float16
+    assert mixed.encoder.semantic.inner[0].res.conv1.weight.dtype == torch.float16
+    assert mixed.semantic_geometry.inner.conv1.weight.dtype == torch.float16  # shipped sensor model has cues
     assert all(v.dtype == torch.float32 for v in net.state_dict().values() if v.is_floating_point())
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
