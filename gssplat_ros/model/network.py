@@ -207,7 +207,7 @@ class GSsplatNet(nn.Module):
         """(2D context logits, per-pixel semantic-Gaussian logits) without the colour branch.
 
         The same values as forward()'s `context_logits` and `sem_logits`, for the 2D semantic stage,
-        which needs nothing else (skipping the colour decoder, head and SH saves about a third of a step).
+        which needs nothing else (the colour decoder, aggregation, head and SH rotation are skipped).
         """
         self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
         trunk = self._trunk(images, K, world_from_cam, cam_from_world, depth)
