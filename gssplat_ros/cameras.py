@@ -141,6 +141,12 @@ class Cameras:
             self.height,
         )
 
+    def translated(self, offset: Tensor) -> Cameras:
+        """The same cameras moved by `offset` [3] metres in the world (see Gaussians.translated)."""
+        pose = self.world_from_cam.clone()
+        pose[:, :3, 3] += offset.to(pose)
+        return Cameras(self.K, pose, self.width, self.height)
+
     def resized(self, width: int, height: int) -> Cameras:
         """The same cameras for images resized to width x height."""
         K = scale_K(self.K, width / self.width, height / self.height)

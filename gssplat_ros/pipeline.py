@@ -170,9 +170,7 @@ class Pipeline:
         cameras = window.cameras()
         floor = torch.tensor([0.0, 0.0, self.cfg.floor_z_m])
         if self.cfg.floor_z_m:
-            pose = cameras.world_from_cam.clone()
-            pose[:, :3, 3] -= floor
-            cameras = Cameras(cameras.K, pose, cameras.width, cameras.height)
+            cameras = cameras.translated(-floor)
         inputs = EncoderInputs.from_cameras(window.images(), cameras, depth)
         pred = Prediction.from_outputs(runtime(inputs))
         if self.cfg.floor_z_m:
