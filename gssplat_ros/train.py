@@ -229,7 +229,10 @@ def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: i
 
 
 def training_windows(d, seed: int):
-    """The training split of `d.root` at width x height, mixed with every `d.extra` set (multi-scale)."""
+    """The training split of `d.root` at width x height, mixed with every `d.extra` set (multi-scale).
+
+    An extra set's `repeat: N` lists it N times, so a random sampler draws it N times as often (for
+    example the benchmark's image size, of which there are fewer rooms)."""
     from gssplat_ros.data import WindowDataset
     from gssplat_ros.data.windows import MixedWindows
 
@@ -242,9 +245,13 @@ def training_windows(d, seed: int):
         return main
     sets = [main]
     for i, extra in enumerate(d.extra):
-        if not isinstance(extra, dict) or set(extra) - {"root", "width", "height"} or "root" not in extra:
-            raise ConfigError(f"data.extra[{i}]: expected {{root, width, height}}, got {extra!r}")
-        sets.append(windows(extra["root"], int(extra.get("width", d.width)), int(extra.get("height", d.height))))
+        if not isinstance(extra, dict) or set(extra) - {"root", "width", "height", "repeat"} or "root" not in extra:
+            raise ConfigError(f"data.extra[{i}]: expected {{root, width, height[, repeat]}}, got {extra!r}")
+        repeat = extra.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise ConfigError(f"data.extra[{i}].repeat: expected a whole number >= 1, got {repeat!r}")
+        extra_set = windows(extra["root"], int(extra.get("width", d.width)), int(extra.get("height", d.height)))
+        sets.extend([extra_set] * repeat)
     return MixedWindows(sets)
 
 

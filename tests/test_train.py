@@ -200,3 +200,14 @@ def test_extra_sets_mix_image_sizes(tmp_path, scenes):
                             ["data.extra=[{path: x}]"])
     with pytest.raises(ConfigError, match=r"data.extra\[0\]"):
         training_windows(bad.data, seed=0)
+    # repeat: the extra set is drawn twice as often (listed twice); a bad count is one ConfigError
+    twice = load_typed_config(write_config(tmp_path / "r.yaml", scenes, tmp_path / "r", steps=1), TrainConfig,
+                              [f"data.extra=[{{root: {scenes}, width: 128, height: 96, repeat: 2}}]"])
+    mixed = training_windows(twice.data, seed=0)
+    assert len(mixed) == 24 and len(mixed.datasets) == 3
+    sizes = [tuple(mixed[i]["context_images"].shape[-2:]) for i in range(len(mixed))]
+    assert sizes.count((96, 128)) == 16 and sizes.count((48, 64)) == 8
+    zero = load_typed_config(write_config(tmp_path / "z.yaml", scenes, tmp_path / "z", steps=1), TrainConfig,
+                             [f"data.extra=[{{root: {scenes}, repeat: 0}}]"])
+    with pytest.raises(ConfigError, match=r"repeat"):
+        training_windows(zero.data, seed=0)

@@ -19,7 +19,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from gssplat_ros.model.config import ModelConfig
-from gssplat_ros.model.geometry import quat_multiply, rotate_points
+from gssplat_ros.model.geometry import quat_left_matrix, rotate_maps
 
 RAW_SPLIT = (1, 3, 3, 4, 1)  # gate, offset, scale, rotation, opacity; the payload follows
 NUM_GEOMETRY_CHANNELS = sum(RAW_SPLIT)
@@ -29,7 +29,7 @@ NUM_GEOMETRY_CHANNELS = sum(RAW_SPLIT)
 class ViewGeometry:
     """What the heads need to turn raw channels into world-frame Gaussians, per pixel of every view."""
 
-    means0: Tensor  # [V, H, W, 3] world, unprojected pixel centres
+    means0: Tensor  # [V, 3, H, W] world, unprojected pixel centres (channel-first)
     depth: Tensor  # [V, H, W] metres, 0 where invalid
     valid: Tensor  # [V, H, W] float 0/1
     rot_world_from_cam: Tensor  # [V, 3, 3]
@@ -71,7 +71,7 @@ def close_offset_gates(net: nn.Module) -> int:
     return len(heads)
 
 
-def offset_gate(logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
+def offset_gate(logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:  # any shape in, the same shape out
     """(gate, soft): gate in [0, 1] for the losses, soft = sigmoid(logits).
 
     straight-through: gate is hard 0/1 in the forward pass with the sigmoid's gradient; soft: gate = soft.
@@ -84,7 +84,8 @@ def offset_gate(logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
 
 
 def gated_offsets(offsets: Tensor, logits: Tensor, mode: str) -> tuple[Tensor, Tensor]:
-    """(gate * offset, gate) per pixel.
+    """(gate * offset, gate) per pixel: logits [...] with offsets [..., 3], or logits [V, 1, H, W] with
+    channel-first offsets [V, 3, H, W] (same number of dimensions: they broadcast as they are).
 
     With the straight-through gate the forward value is hard * offset, exactly 0 for a closed gate, but
     the gradient is that of soft * offset: the gate learns whether its offset would help, and the offset
@@ -92,45 +93,56 @@ def gated_offsets(offsets: Tensor, logits: Tensor, mode: str) -> tuple[Tensor, T
     until the gate opens).
     """
     gate, soft = offset_gate(logits, mode)
+    per_vector = soft if soft.dim() == offsets.dim() else soft[..., None]
     if mode == "soft":
-        return soft[..., None] * offsets, gate
-    hard = (soft.detach() > 0.5).to(soft.dtype)[..., None]
-    relaxed = soft[..., None] * offsets
+        return per_vector * offsets, gate
+    hard = (per_vector.detach() > 0.5).to(soft.dtype)
+    relaxed = per_vector * offsets
     return hard * offsets.detach() + (relaxed - relaxed.detach()), gate
 
 
-def decode_gaussians(raw: Float[Tensor, "V Ch H W"], geo: ViewGeometry, cfg: ModelConfig) -> dict[str, Tensor]:
-    """Raw head channels -> world-frame Gaussian parameters per pixel (channel-last).
+def decode_gaussians(
+    raw: Float[Tensor, "V Ch H W"], geo: ViewGeometry, cfg: ModelConfig, with_payload: bool = True
+) -> dict[str, Tensor]:
+    """Raw head channels -> world-frame Gaussian parameters per pixel.
 
-    Returns a dict with means [V,H,W,3], quats [V,H,W,4] (wxyz, unit, world), scales [V,H,W,3] (m),
-    opacities [V,H,W], gate_logits [V,H,W], gate [V,H,W], offsets [V,H,W,3] (world, before gating),
-    payload [V,H,W,P].
+    The maths runs channel-first (see geometry: onnxruntime broadcasts much faster that way); the
+    results are turned channel-last once at the end. Returns a dict with means [V,H,W,3], quats [V,H,W,4]
+    (wxyz, unit, world), scales [V,H,W,3] (m), opacities [V,H,W], gate_logits [V,H,W], gate [V,H,W],
+    offsets [V,H,W,3] (world, before gating) and, with_payload, payload [V,H,W,P].
     """
-    raw = raw.permute(0, 2, 3, 1).contiguous()  # channel-last once; contiguous keeps the splits fast
+    num_views, _, height, width = raw.shape
     gate_logits, off_raw, scale_raw, rot_raw, opa_raw, payload = torch.split(
-        raw, [*RAW_SPLIT, raw.shape[-1] - NUM_GEOMETRY_CHANNELS], dim=-1
-    )
-    gate_logits = gate_logits[..., 0]
+        raw, [*RAW_SPLIT, raw.shape[1] - NUM_GEOMETRY_CHANNELS], dim=1
+    )  # [V, 1|3|3|4|1|P, H, W]
+    depth = geo.depth[:, None]  # [V, 1, H, W]
     # offsets: at most depth / offset_far_m along each camera axis, rotated to the world
-    offset_cam = torch.tanh(off_raw) * (geo.depth / cfg.offset_far_m)[..., None]
-    offsets = rotate_points(geo.rot_world_from_cam, offset_cam)
-    applied, gate = gated_offsets(offsets, gate_logits, cfg.gate)
+    offset_cam = torch.tanh(off_raw) * (depth / cfg.offset_far_m)
+    offsets = rotate_maps(geo.rot_world_from_cam, offset_cam)  # [V, 3, H, W]
+    gate_logits = gate_logits[:, 0]  # [V, H, W]: the returned tensor is the one the gate is made from
+    applied, gate = gated_offsets(offsets, gate_logits[:, None], cfg.gate)  # [V, 3, H, W], [V, 1, H, W]
     means = geo.means0 + applied
     # scales: (min + (max-min) sigmoid) * depth * multiplier * (1/fx + 1/fy); depth floored at near_m
     size = cfg.scale_min + (cfg.scale_max - cfg.scale_min) * torch.sigmoid(scale_raw)
-    footprint = geo.depth.clamp(min=cfg.near_m) * cfg.scale_multiplier * geo.inv_focal_sum[:, None, None]
-    scales = size * footprint[..., None]
-    # rotation: predicted in the camera frame, composed with the camera's world rotation
-    local = F.normalize(rot_raw, dim=-1, eps=1e-8)
-    quats = F.normalize(quat_multiply(geo.quat_world_from_cam[:, None, None, :], local), dim=-1)
-    opacities = torch.sigmoid(opa_raw[..., 0]) * geo.valid
-    return {
-        "means": means,
-        "quats": quats,
-        "scales": scales,
+    footprint = depth.clamp(min=cfg.near_m) * cfg.scale_multiplier * geo.inv_focal_sum[:, None, None, None]
+    scales = size * footprint
+    # rotation: predicted in the camera frame, composed with the camera's world rotation (one matmul)
+    local = F.normalize(rot_raw, dim=1, eps=1e-8).reshape(num_views, 4, height * width)
+    quats = F.normalize(torch.bmm(quat_left_matrix(geo.quat_world_from_cam), local), dim=1)  # [V, 4, HW]
+    opacities = torch.sigmoid(opa_raw[:, 0]) * geo.valid
+
+    def channel_last(t: Tensor) -> Tensor:
+        return t.reshape(num_views, -1, height, width).permute(0, 2, 3, 1).contiguous()
+
+    out = {
+        "means": channel_last(means),
+        "quats": channel_last(quats),
+        "scales": channel_last(scales),
         "opacities": opacities,
         "gate_logits": gate_logits,
-        "gate": gate,
-        "offsets": offsets,
-        "payload": payload,
+        "gate": gate[:, 0],
+        "offsets": channel_last(offsets),
     }
+    if with_payload:
+        out["payload"] = channel_last(payload)
+    return out

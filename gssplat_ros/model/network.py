@@ -21,17 +21,16 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from gssplat_ros.gaussians import rgb_to_sh_dc
-from gssplat_ros.model.aggregation import SpatialAggregation, VoxelIndex, voxel_index
+from gssplat_ros.model.aggregation import SpatialAggregation, VoxelIndex, voxel_index_maps
 from gssplat_ros.model.config import ModelConfig
 from gssplat_ros.model.depth import CascadeDepth
 from gssplat_ros.model.encoder import ColorDecoder, Encoder, SemanticDecoder
 from gssplat_ros.model.geometry import (
     SHRotation,
     masked_avg_pool,
-    pixel_rays,
     rotmat_to_quat,
     sh_damping,
-    unproject,
+    unproject_maps,
 )
 from gssplat_ros.model.heads import NUM_GEOMETRY_CHANNELS, GaussianHead, ViewGeometry, decode_gaussians
 from gssplat_ros.model.semantic_geometry import NUM_GEOMETRY_CUES, GeometryEmbedding, quarter_geometry
@@ -47,7 +46,7 @@ class _Trunk(NamedTuple):
     depth_levels: list  # [V, 1, h, w] per cascade level, coarse to fine (empty in sensor mode)
     depth_full: Tensor  # [V, H, W] metres
     valid: Tensor  # [V, H, W] 0/1
-    means0: Tensor  # [V, H, W, 3] world
+    means0: Tensor  # [V, 3, H, W] world (channel-first)
     index: Optional[VoxelIndex]  # voxel table of all valid pixels (None without aggregation)
     sem_feat: Tensor  # [V, Dd, H, W] aggregated semantic features
     context_logits: Tensor  # [V, C, H, W]
@@ -75,7 +74,9 @@ class GSsplatNet(nn.Module):
             else None
         )
         self.sh_rotation = SHRotation(cfg.sh_degree)
-        self.register_buffer("sh_damping", sh_damping(cfg.sh_degree)[:, None], persistent=False)  # [K, 1]
+        # [K * 3, 1, 1]: one factor per channel of the channel-first SH payload (channel k * 3 + rgb)
+        damping = sh_damping(cfg.sh_degree).repeat_interleave(3)[:, None, None]
+        self.register_buffer("sh_damping", damping, persistent=False)
 
     # ------------------------------------------------------------------------------------------
     def _check_inputs(self, images, K, world_from_cam, cam_from_world, depth) -> None:
@@ -135,16 +136,17 @@ class GSsplatNet(nn.Module):
             color_feat = self.color_aggregate(color_feat, trunk.index)
         depth_levels, sem_feat, context_logits = trunk.depth_levels, trunk.sem_feat, trunk.context_logits
 
-        color = decode_gaussians(self.color_head(torch.cat([color_feat, images], dim=1)), geo, cfg)
+        color_raw = self.color_head(torch.cat([color_feat, images], dim=1))  # [V, 12 + 3K, H, W]
+        color = decode_gaussians(color_raw, geo, cfg, with_payload=False)  # SH below
         sem = decode_gaussians(self.semantic_head(sem_feat), geo, cfg)
 
-        # SH: residual on top of the input colour's DC, higher orders damped, camera -> world frame
+        # SH: residual on top of the input colour's DC, higher orders damped, camera -> world frame.
+        # Channel-first first (channel k * 3 + rgb), then [V, H, W, K, 3].
         num_bases = cfg.num_sh_bases
-        sh = color["payload"].reshape(num_views, height, width, num_bases, 3) * self.sh_damping
-        dc = rgb_to_sh_dc(images.permute(0, 2, 3, 1))[:, :, :, None, :]  # [V, H, W, 1, 3]
-        sh = torch.cat([sh[:, :, :, :1] + dc, sh[:, :, :, 1:]], dim=3)
-        sh = self.sh_rotation(sh.reshape(num_views, height * width, num_bases, 3), rot)
-        sh = sh.reshape(num_views, height, width, num_bases, 3)
+        sh = color_raw[:, NUM_GEOMETRY_CHANNELS:] * self.sh_damping  # [V, 3K, H, W]
+        sh = torch.cat([sh[:, :3] + rgb_to_sh_dc(images), sh[:, 3:]], dim=1)
+        sh = sh.permute(0, 2, 3, 1).reshape(num_views, height * width, num_bases, 3)
+        sh = self.sh_rotation(sh, rot).reshape(num_views, height, width, num_bases, 3).contiguous()
 
         return {
             "color_means": color["means"],
@@ -160,7 +162,7 @@ class GSsplatNet(nn.Module):
             "depth": depth_full,
             # ---- training extras
             "context_logits": context_logits,
-            "means0": means0,
+            "means0": means0.permute(0, 2, 3, 1),
             "valid": valid,
             "color_gate_logits": color["gate_logits"],
             "sem_gate_logits": sem["gate_logits"],
@@ -185,14 +187,14 @@ class GSsplatNet(nn.Module):
             depth_full = depth[:, 0]
             depth_quarter = masked_avg_pool(depth, 4)
         valid = (depth_full > 0).to(images.dtype)  # [V, H, W]
-        means0 = unproject(pixel_rays(K, height, width), depth_full, world_from_cam)  # [V, H, W, 3]
+        means0 = unproject_maps(K, depth_full, world_from_cam)  # [V, 3, H, W]
         if self.semantic_geometry is not None:  # cues only: no semantic gradient into the cost volume
             cues = quarter_geometry(depth_quarter.detach(), K, world_from_cam, width)  # [V, 4, H/4, W/4]
             quarter = quarter + self.semantic_geometry(cues)
         sem_feat, context_logits = self.semantic_decoder(self.encoder.semantic(quarter), depth_quarter / cfg.far_m)
         index = None
         if cfg.aggregate:
-            index = voxel_index(means0.reshape(-1, 3), valid.reshape(-1), cfg.voxel_size_m, cfg.hash_table_size)
+            index = voxel_index_maps(means0, valid, cfg.voxel_size_m, cfg.hash_table_size)
             sem_feat = self.semantic_aggregate(sem_feat, index)
         return _Trunk(color, depth_levels, depth_full, valid, means0, index, sem_feat, context_logits)
 
