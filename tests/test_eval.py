@@ -58,6 +58,21 @@ def test_bench_encoder_prints_a_row():
     assert r.returncode == 0, r.stderr
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| torch | cpu | sensor | 2 | 64x48 |")]
     assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert float(cells[5]) > 0 and cells[6] == "1.00"  # torch against itself
+
+
+def test_bench_encoder_interleaves_runtimes_and_reports_the_speedup():
+    pytest.importorskip("onnxruntime")
+    r = gssplat("bench", "encoder", "--views", 2, "--sizes", "64x48", "--depth", "sensor", "--runs", 2,
+                "--runtime", "torch", "onnxruntime")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "interleaved" in r.stdout
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.strip("|").split("|")]
+            for ln in r.stdout.splitlines() if "| cpu | sensor | 2 | 64x48 |" in ln}  # fmt: skip
+    assert set(rows) == {"torch", "onnxruntime"}
+    torch_ms, ort_ms = float(rows["torch"][5]), float(rows["onnxruntime"][5])
+    assert float(rows["onnxruntime"][6]) == pytest.approx(torch_ms / ort_ms, abs=0.01)
 
 
 def test_ablations_close_gates_and_skip_aggregation(tmp_path):

@@ -1,8 +1,12 @@
 """`gssplat bench encoder`: ms per window by V x size (and runtime), parameters, peak memory.
 
 Median of `--runs` after one warm-up, device-synchronised. Peak memory: the process's peak resident
-set (VmHWM, reset per row through /proc/self/clear_refs) on CPU, torch's max allocated on CUDA.
-`--runtime` selects the encoder runtime through the one runtime interface (gssplat_ros.runtime).
+set (VmHWM, reset per shape through /proc/self/clear_refs) on CPU, torch's max allocated on CUDA.
+`--runtime` selects the encoder runtimes through the one runtime interface (gssplat_ros.runtime).
+
+With several runtimes, each window shape is timed interleaved (torch, onnxruntime, torch, ...) on the
+same inputs, so a machine whose speed drifts (shared VMs do, by up to 2x within minutes) slows every
+runtime alike; `x torch` is torch's median over this row's (the speed-up; > 1 is faster than torch).
 """
 
 from __future__ import annotations
@@ -75,40 +79,55 @@ def _checkpoint_for(depth: str, given: str) -> str:
     return str(tmp)
 
 
+def _time_interleaved(runtimes: list, inputs, runs: int) -> list[float]:
+    """Median ms per call of each runtime, the runtimes called in turn `runs` times after a warm-up."""
+    times: list[list[float]] = [[] for _ in runtimes]
+    for rt in runtimes:
+        rt(inputs)
+    for _ in range(runs):
+        for i, rt in enumerate(runtimes):
+            cuda = rt.info.device.type == "cuda"
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            rt(inputs)
+            if cuda:
+                torch.cuda.synchronize()
+            times[i].append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(t) for t in times]
+
+
 def run(args: argparse.Namespace) -> int:
     from gssplat_ros.runtime import make_runtime
 
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; median of {args.runs} after warm-up")
-    print("| runtime | device | depth | V | size | ms / window | params | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    order = "interleaved, " if len(args.runtime) > 1 else ""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; median of {args.runs} after warm-up"
+          f" ({order}synthetic window)")  # fmt: skip
+    print("| runtime | device | depth | V | size | ms / window | x torch | params | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for depth in args.depth:
         ckpt = _checkpoint_for(depth, args.checkpoint)
-        for runtime_name in args.runtime:
-            for device in devices:
-                for size in args.sizes:
-                    w, h = (int(v) for v in size.split("x"))
-                    for v in args.views:
+        for device in devices:
+            for size in args.sizes:
+                w, h = (int(v) for v in size.split("x"))
+                for v in args.views:
+                    runtimes, names = [], []
+                    for runtime_name in args.runtime:
                         try:
-                            rt = make_runtime(runtime_name, ckpt, depth, device, v, w, h)
+                            runtimes.append(make_runtime(runtime_name, ckpt, depth, device, v, w, h))
+                            names.append(runtime_name)
                         except Exception as exc:  # a runtime that cannot run here: say why, keep going
-                            print(f"| {runtime_name} | {device} | {depth} | {v} | {size} | unavailable: {exc} | | |")
-                            break
-                        inputs = synthetic_inputs(v, w, h, depth == "sensor")
-                        dev = rt.info.device
-                        _peak_reset()
-                        rt(inputs)
-                        times = []
-                        for _ in range(args.runs):
-                            if dev.type == "cuda":
-                                torch.cuda.synchronize()
-                            t0 = time.perf_counter()
-                            rt(inputs)
-                            if dev.type == "cuda":
-                                torch.cuda.synchronize()
-                            times.append((time.perf_counter() - t0) * 1e3)
+                            print(f"| {runtime_name} | {device} | {depth} | {v} | {size} | unavailable: {exc} | | | |")
+                    if not runtimes:
+                        continue
+                    _peak_reset()
+                    medians = _time_interleaved(runtimes, synthetic_inputs(v, w, h, depth == "sensor"), args.runs)
+                    torch_ms = medians[names.index("torch")] if "torch" in names else None
+                    for name, rt, ms in zip(names, runtimes, medians):
                         net = getattr(rt, "net", None)
                         params = sum(p.numel() for p in net.parameters()) if net is not None else ""
-                        print(f"| {runtime_name} | {dev.type} | {depth} | {v} | {size} | {statistics.median(times):.1f} | "
-                              f"{params} | {_peak_mib(dev):.0f} |", flush=True)
+                        speedup = f"{torch_ms / ms:.2f}" if torch_ms else ""
+                        print(f"| {name} | {rt.info.device.type} | {depth} | {v} | {size} | {ms:.1f} | {speedup} | "
+                              f"{params} | {_peak_mib(rt.info.device):.0f} |", flush=True)  # fmt: skip
     return 0
