@@ -370,3 +370,29 @@ def test_closing_gates_of_an_open_network_puts_centres_on_the_depth(tmp_path):
         assert torch.allclose(after[f"{prefix}_means"], after["means0"], atol=1e-6)
     assert torch.equal(after["sem_logits"], before["sem_logits"])  # nothing but the gates changed
     assert read_checkpoint_meta(tmp_path / "shipped")["extra"]["offset_gates_closed"] is True
+
+
+def test_channel_first_maths_match_the_channel_last_functions():
+    """The network's channel-first per-pixel maths (unprojection, voxel index, quaternion product as a
+    matrix) give the same values as the channel-last reference functions."""
+    from gssplat_ros.model.aggregation import voxel_index_maps
+    from gssplat_ros.model.geometry import pixel_rays, quat_left_matrix, quat_multiply, unproject, unproject_maps
+
+    torch.manual_seed(0)
+    views, height, width = 3, 12, 16
+    K = make_K(20.0, 22.0, 8.5, 5.5).expand(views, 3, 3)
+    world_from_cam = torch.stack([look_at([0.3 * i, 0.1, -0.2 * i], [0.0, 0.0, 3.0], up=(0, -1, 0)) for i in range(3)])
+    depth = 1.0 + 3.0 * torch.rand(views, height, width)
+    last = unproject(pixel_rays(K, height, width), depth, world_from_cam)  # [V, H, W, 3]
+    first = unproject_maps(K, depth, world_from_cam)  # [V, 3, H, W]
+    assert torch.allclose(first.permute(0, 2, 3, 1), last, atol=1e-5)
+
+    valid = torch.rand(views, height, width) > 0.2
+    ref = voxel_index(last.reshape(-1, 3), valid.reshape(-1), 0.25, table_size=64)
+    got = voxel_index_maps(first, valid, 0.25, table_size=64)
+    assert torch.equal(got.slot, ref.slot) and torch.equal(got.tag, ref.tag) and torch.equal(got.valid, ref.valid)
+    assert torch.allclose(got.weight, ref.weight, atol=1e-5) and got.weight.shape == (views * height * width, 1)
+
+    a = torch.nn.functional.normalize(torch.randn(5, 4), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(5, 4), dim=-1)
+    assert torch.allclose(torch.bmm(quat_left_matrix(a), b[:, :, None])[..., 0], quat_multiply(a, b), atol=1e-6)
