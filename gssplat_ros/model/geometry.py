@@ -24,6 +24,18 @@ from jaxtyping import Float
 from torch import Tensor
 
 
+def _ray_planes(K: Float[Tensor, "V 3 3"], height: int, width: int) -> tuple[Tensor, Tensor]:
+    """(x, y), each [V, H, W]: camera-frame ray coordinates at z = 1 through pixel centres, no K inverse."""
+    dtype, device = K.dtype, K.device
+    u = torch.arange(width, dtype=dtype, device=device) + 0.5  # [W]
+    v = torch.arange(height, dtype=dtype, device=device) + 0.5  # [H]
+    fx, fy = K[:, 0, 0, None, None], K[:, 1, 1, None, None]  # [V, 1, 1]
+    cx, cy = K[:, 0, 2, None, None], K[:, 1, 2, None, None]
+    x = ((u[None, None, :] - cx) / fx).expand(-1, height, -1)  # [V, H, W]
+    y = ((v[None, :, None] - cy) / fy).expand(-1, -1, width)
+    return x, y
+
+
 def pixel_rays(K: Float[Tensor, "V 3 3"], height: int, width: int) -> Float[Tensor, "V H W 3"]:
     """Camera-frame rays with z = 1 through pixel centres (u + 0.5, v + 0.5), without inverting K.
 
@@ -31,15 +43,7 @@ def pixel_rays(K: Float[Tensor, "V 3 3"], height: int, width: int) -> Float[Tens
         K: intrinsics in pixels for a height x width image (zero skew).
         height, width: image size in pixels.
     """
-    dtype, device = K.dtype, K.device
-    u = torch.arange(width, dtype=dtype, device=device) + 0.5  # [W]
-    v = torch.arange(height, dtype=dtype, device=device) + 0.5  # [H]
-    fx, fy = K[:, 0, 0, None, None], K[:, 1, 1, None, None]  # [V, 1, 1]
-    cx, cy = K[:, 0, 2, None, None], K[:, 1, 2, None, None]
-    x = (u[None, None, :] - cx) / fx  # [V, 1, W]
-    y = (v[None, :, None] - cy) / fy  # [V, H, 1]
-    x = x.expand(-1, height, -1)
-    y = y.expand(-1, -1, width)
+    x, y = _ray_planes(K, height, width)
     return torch.stack([x, y, torch.ones_like(x)], dim=-1)
 
 
@@ -68,14 +72,7 @@ def unproject_maps(
     K: Float[Tensor, "V 3 3"], depth: Float[Tensor, "V H W"], world_from_cam: Float[Tensor, "V 4 4"]
 ) -> Float[Tensor, "V 3 H W"]:
     """World points at z-depth `depth` through every pixel centre, channel-first (as unproject)."""
-    num_views, height, width = depth.shape
-    dtype, device = K.dtype, K.device
-    u = torch.arange(width, dtype=dtype, device=device) + 0.5  # [W]
-    v = torch.arange(height, dtype=dtype, device=device) + 0.5  # [H]
-    fx, fy = K[:, 0, 0, None, None], K[:, 1, 1, None, None]  # [V, 1, 1]
-    cx, cy = K[:, 0, 2, None, None], K[:, 1, 2, None, None]
-    x = ((u[None, None, :] - cx) / fx).expand(-1, height, -1)  # [V, H, W]
-    y = ((v[None, :, None] - cy) / fy).expand(-1, -1, width)
+    x, y = _ray_planes(K, depth.shape[1], depth.shape[2])  # [V, H, W] each
     cam = torch.stack([x * depth, y * depth, depth], dim=1)  # [V, 3, H, W]
     return rotate_maps(world_from_cam[:, :3, :3], cam) + world_from_cam[:, :3, 3, None, None]
 
