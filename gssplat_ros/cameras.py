@@ -36,6 +36,13 @@ def rigid_inverse(world_from_cam: Tensor) -> Tensor:
     return out
 
 
+def translate_poses(world_from_cam: Tensor, offset: Tensor) -> Tensor:
+    """[..., 4, 4] camera-to-world poses moved by `offset` [3] metres in the world (a new tensor)."""
+    pose = world_from_cam.clone()
+    pose[..., :3, 3] += offset.to(pose)
+    return pose
+
+
 def check_rigid(world_from_cam: Tensor, tol: float = 1e-3) -> None:
     """Raise CameraError unless every [4,4] is finite with an orthonormal, right-handed rotation."""
     if not torch.isfinite(world_from_cam).all():
@@ -143,9 +150,7 @@ class Cameras:
 
     def translated(self, offset: Tensor) -> Cameras:
         """The same cameras moved by `offset` [3] metres in the world (see Gaussians.translated)."""
-        pose = self.world_from_cam.clone()
-        pose[:, :3, 3] += offset.to(pose)
-        return Cameras(self.K, pose, self.width, self.height)
+        return Cameras(self.K, translate_poses(self.world_from_cam, offset), self.width, self.height)
 
     def resized(self, width: int, height: int) -> Cameras:
         """The same cameras for images resized to width x height."""

@@ -35,8 +35,9 @@ class DataConfig:
     pool_factor: float = 2.5  # random contexts come from the ceil(pool_factor * (V + T - 1)) nearest frames
     num_workers: int = 1
     val_context_stride: int = 1  # validation contexts: the V nearest frames (1) or GSNeRF's every-5th (5)
-    # more training sets mixed in, each {root, width, height} (its train split), e.g. another image size
-    # for multi-scale training; windows are drawn from all sets in proportion to their frame counts
+    # more training sets mixed in, each {root, width, height[, repeat]} (its train split), e.g. another
+    # image size for multi-scale training; windows are drawn from all sets in proportion to their frame
+    # counts, an extra set's counted `repeat` times (default 1)
     extra: list = field(default_factory=list)
     val_width: int = 0  # validation size; 0 = width x height
     val_height: int = 0

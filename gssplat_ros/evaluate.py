@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from gssplat_ros.cameras import Cameras
+from gssplat_ros.cameras import Cameras, translate_poses
 from gssplat_ros.metrics import Protocol, average_metrics, describe_protocol, image_metrics, semantic_metrics
 from gssplat_ros.prediction import EncoderInputs, Prediction
 from gssplat_ros.render import RenderSettings, render
@@ -80,10 +80,9 @@ def shift_world_z(batch: dict, shift_m: float) -> dict:
     if not shift_m:
         return batch
     out = dict(batch)
+    offset = torch.tensor([0.0, 0.0, shift_m])
     for key in ("context_world_from_cam", "target_world_from_cam"):
-        pose = batch[key].clone()
-        pose[:, 2, 3] += shift_m
-        out[key] = pose
+        out[key] = translate_poses(batch[key], offset)
     return out
 
 

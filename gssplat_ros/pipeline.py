@@ -168,12 +168,12 @@ class Pipeline:
             raise FrameError("missing_depth", "the sensor-depth model needs depth on every keyframe")
         depth = window.depths() if runtime.info.depth_mode == "sensor" else None
         cameras = window.cameras()
-        floor = torch.tensor([0.0, 0.0, self.cfg.floor_z_m])
-        if self.cfg.floor_z_m:
+        floor = torch.tensor([0.0, 0.0, self.cfg.floor_z_m]) if self.cfg.floor_z_m else None
+        if floor is not None:
             cameras = cameras.translated(-floor)
         inputs = EncoderInputs.from_cameras(window.images(), cameras, depth)
         pred = Prediction.from_outputs(runtime(inputs))
-        if self.cfg.floor_z_m:
+        if floor is not None:
             pred = Prediction(pred.color.translated(floor), pred.semantic.translated(floor), pred.depth)
         if self.map is not None:
             self.map.update(self.cloud(pred))
