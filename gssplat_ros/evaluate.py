@@ -143,6 +143,7 @@ def evaluate(cfg: EvalConfig) -> dict:
                         rendered_depth, color.alpha[0].cpu().numpy())
     summary = average_metrics(per_image)
     summary = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+    per_class = per_class_iou(per_image, runtime.info.class_names or tuple(map(str, range(protocol.num_classes))))
     summary["ms_per_query"] = float(np.median(times_ms)) if times_ms else float("nan")
     summary["num_images"] = len(per_image)
     protocol_text = (describe_protocol(protocol) + f"; contexts: the {cfg.views} "
@@ -153,7 +154,18 @@ def evaluate(cfg: EvalConfig) -> dict:
                      + ("; ablation: geometry cues off" if cfg.ablate_geometry else "")
                      + (f"; world origin moved: floor at z = {cfg.world_shift_z:g} m" if cfg.world_shift_z else ""))
     return {"config": asdict(cfg), "protocol": protocol_text, "runtime": runtime.info.name, "device": str(device),
-            "metrics": summary}
+            "metrics": summary, "per_class": per_class}
+
+
+def per_class_iou(per_image: list[dict], class_names) -> list[dict]:
+    """Each class's IoU averaged over the images whose ground truth has it (the mIoU's own terms), most seen first."""
+    ious = np.array([m["ious"] for m in per_image if "ious" in m], dtype=np.float64).reshape(-1, len(class_names))
+    rows = []
+    for c, name in enumerate(class_names):
+        seen = ious[:, c][~np.isnan(ious[:, c])]
+        if len(seen):
+            rows.append({"class": name, "iou": float(seen.mean()), "images": int(len(seen))})
+    return sorted(rows, key=lambda r: (-r["images"], r["class"]))
 
 
 def _save_sheet(path: Path, b: dict, rgb, labels, depth, alpha) -> None:
@@ -181,8 +193,13 @@ def format_table(result: dict) -> str:
             ("render depth AbsRel", "render_depth_absrel", ".3f"), ("ms/query", "ms_per_query", ".0f")]
     head = "| " + " | ".join(k for k, _, _ in keys) + " | images |"
     row = "| " + " | ".join(format(m.get(key, float("nan")), fmt) for _, key, fmt in keys) + f" | {m['num_images']} |"
-    return "\n".join([f"protocol: {result['protocol']}", f"runtime: {result['runtime']} on {result['device']}",
-                      head, "|" + "---|" * (len(keys) + 1), row])
+    lines = [f"protocol: {result['protocol']}", f"runtime: {result['runtime']} on {result['device']}",
+             head, "|" + "---|" * (len(keys) + 1), row]
+    if result.get("per_class"):
+        lines += ["", "per-class IoU (mean over the images that contain the class):", "| class | IoU | images |",
+                  "|---|---|---|"]
+        lines += [f"| {r['class']} | {r['iou']:.3f} | {r['images']} |" for r in result["per_class"]]
+    return "\n".join(lines)
 
 
 def write_json(result: dict, path: Optional[str]) -> None:

@@ -274,7 +274,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if not model_cfg.class_names and cfg.data.format == "scannet" and model_cfg.num_classes == len(CLASS_NAMES):
         # ScanNet-layout data (real or generated) uses the ScanNet-20 ids: record their names in the checkpoint
         model_cfg = dataclasses.replace(model_cfg, class_names=CLASS_NAMES)
-    loss_cfg = LossConfig(**cfg.loss_overrides)
+    loss_cfg = LossConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.loss_overrides.items()})
     settings = RenderSettings(backend=cfg.render_backend)
     net = GSsplatNet(model_cfg)
     if cfg.init_from:

@@ -37,6 +37,10 @@ def test_eval_writes_json_table_and_images(tmp_path, scenes):
         assert key in m
     assert m["num_images"] == 1 and 0 <= m["miou"] <= 1 and m["psnr"] > 5
     assert "nearest frames" in res["protocol"]
+    rows = res["per_class"]  # each class in the GT once, with its IoU and the images that have it
+    assert rows and all(0 <= r["iou"] <= 1 and r["images"] == 1 for r in rows)
+    assert len({r["class"] for r in rows}) == len(rows) and "per-class IoU" in r.stdout
+    assert abs(sum(r["iou"] for r in rows) / len(rows) - m["miou"]) < 1e-9  # one image: mIoU is their mean
     pngs = list((tmp_path / "img").glob("*.png"))
     assert len(pngs) == 1
 

@@ -54,6 +54,20 @@ def test_ce_label_out_of_range_is_a_clear_error():
         weighted_cross_entropy(torch.randn(3, 5), torch.tensor([0, 7, 1]), LossConfig(), "target_labels")
 
 
+def test_explicit_class_weights_replace_the_background_weighting():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(40, 4, generator=g)
+    labels = torch.randint(0, 5, (40,), generator=g)
+    labels[labels == 4] = 20
+    weights = (0.6, 1.0, 2.0, 1.4)
+    cfg = LossConfig(class_weights=weights)
+    keep = labels != 20
+    ref = F.cross_entropy(logits[keep], labels[keep], weight=torch.tensor(weights))
+    assert torch.allclose(weighted_cross_entropy(logits, labels, cfg), ref, atol=1e-6)
+    with pytest.raises(ValueError, match="class_weights has 3 entries but the model predicts 4 classes"):
+        weighted_cross_entropy(logits, labels, LossConfig(class_weights=(1.0, 1.0, 1.0)))
+
+
 # ------------------------------------------------------------------------------------------ group loss
 def _plane_views():
     """Two views of one consistent surface: the same pose twice, with the same depth map."""

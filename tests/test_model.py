@@ -299,6 +299,35 @@ def test_plane_sweep_peaks_at_the_true_depth():
     assert torch.allclose(best, torch.tensor([true_depth, true_depth]), atol=0.07), best  # 0.125 m planes
 
 
+def test_sweep_range_sets_the_planes_and_keeps_the_decoder_normalisation():
+    """Level 0 spans the sweep range (uniform in depth or in inverse depth); finer levels centre on the prior."""
+    base = ModelConfig.preset("tiny", depth_mode="estimated")
+    assert base.sweep_range == (base.near_m, base.far_m)
+    cfg = base.replace(sweep_near_m=0.25, sweep_far_m=6.0)
+    assert cfg.far_m == base.far_m and cfg.sweep_range == (0.25, 6.0)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    net = CascadeDepth(cfg)
+    planes = net.candidates(0, None, (2, 3, 4))  # [V, D, h, w]
+    assert planes.shape == (2, cfg.depth_candidates[0], 3, 4)
+    assert planes[0, 0, 0, 0].item() == pytest.approx(0.25) and planes[0, -1, 0, 0].item() == pytest.approx(6.0)
+    assert torch.allclose(planes[0, 1:, 0, 0] - planes[0, :-1, 0, 0], torch.tensor(5.75 / 31), atol=1e-5)
+    prior = torch.full((2, 1, 3, 4), 2.0)
+    fine = net.candidates(1, prior, (2, 6, 8))[0, :, 0, 0]  # 16 planes around 2 m, half the level-0 spacing
+    assert fine.mean().item() == pytest.approx(2.0, abs=1e-5)
+    assert (fine[1:] - fine[:-1]).mean().item() == pytest.approx(5.75 / 31 / 2, abs=1e-5)
+
+    inv = CascadeDepth(cfg.replace(sweep_inverse_depth=True))
+    planes = inv.candidates(0, None, (1, 1, 1))[0, :, 0, 0]
+    inverse_steps = 1.0 / planes[:-1] - 1.0 / planes[1:]
+    assert planes[0].item() == pytest.approx(0.25) and planes[-1].item() == pytest.approx(6.0)
+    assert torch.allclose(inverse_steps, inverse_steps[0].expand_as(inverse_steps), atol=1e-4)
+    fine = inv.candidates(2, torch.full((1, 1, 1, 1), 3.0), (1, 2, 2))[0, :, 0, 0]
+    step = (1 / 0.25 - 1 / 6.0) / 31 / 4  # the level-0 inverse step at 3 m, quartered at level 2
+    assert (fine[1:] - fine[:-1]).mean().item() == pytest.approx(9.0 * step, rel=1e-4)
+    with pytest.raises(ValueError, match="sweep_near_m < sweep_far_m"):
+        base.replace(sweep_near_m=7.0, sweep_far_m=6.0)
+
+
 # ------------------------------------------------------------------------------------------ export
 @pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
 def test_onnx_export_matches_torch(tmp_path, depth_mode):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 PresetName = Literal["tiny", "paper"]
 DepthMode = Literal["sensor", "estimated"]
@@ -54,6 +54,9 @@ class ModelConfig:
     # ---------------------------------------------------------------- depth estimation (estimated mode)
     near_m: float = 0.1  # depth range of the plane sweep; also normalises the depth fed to the decoder
     far_m: float = 10.0
+    sweep_near_m: Optional[float] = None  # plane-sweep range when it differs from [near_m, far_m] (None: the same);
+    sweep_far_m: Optional[float] = None  # the decoder's depth normalisation keeps far_m either way
+    sweep_inverse_depth: bool = False  # level 0 planes uniform in 1/depth (finer near the camera) instead of depth
     depth_candidates: tuple[int, ...] = (32, 16, 8)  # per level, coarse (H/4) -> fine (H) (paper 48/32/16)
     depth_feature_channels: tuple[int, ...] = (16, 16, 8)  # matching features per level (multiples of groups)
     cost_groups: int = 8  # G of the group-wise correlation
@@ -81,6 +84,9 @@ class ModelConfig:
             raise ValueError(f"voxel_size_m must be positive, got {self.voxel_size_m}")
         if not 0 < self.near_m < self.far_m:
             raise ValueError(f"need 0 < near_m < far_m, got {self.near_m}, {self.far_m}")
+        near, far = self.sweep_range
+        if not 0 < near < far:
+            raise ValueError(f"need 0 < sweep_near_m < sweep_far_m, got {near}, {far}")
         if self.offset_far_m <= 0:
             raise ValueError(f"offset_far_m must be positive, got {self.offset_far_m}")
         levels = len(self.depth_candidates)
@@ -97,6 +103,13 @@ class ModelConfig:
             raise ValueError("init_scale_px is outside the range the scale formula can express")
 
     # ---------------------------------------------------------------- derived
+    @property
+    def sweep_range(self) -> tuple[float, float]:
+        """(near, far) metres of the level-0 plane sweep."""
+        near = self.near_m if self.sweep_near_m is None else self.sweep_near_m
+        far = self.far_m if self.sweep_far_m is None else self.sweep_far_m
+        return float(near), float(far)
+
     @property
     def num_sh_bases(self) -> int:
         return (self.sh_degree + 1) ** 2

@@ -5,10 +5,11 @@ Usage:
     net = CascadeDepth(cfg)
     levels = net([f_quarter, f_half, f_full], K, world_from_cam, cam_from_world)   # [V,1,h_l,w_l] x 3
 
-Level 0 sweeps `depth_candidates[0]` planes uniformly in [near_m, far_m]; each finer level sweeps
-`depth_candidates[l]` planes around the upsampled (detached) previous depth, at half the previous
-spacing. Every view is matched against its k = min(depth_neighbors, V - 1) nearest views (camera
-centre distance plus a viewing-direction term). Neighbour features are warped with 4-D grid_sample
+Level 0 sweeps `depth_candidates[0]` planes over the sweep range (`sweep_near_m`..`sweep_far_m`, by default
+near_m..far_m; uniform in depth, or in inverse depth); each finer level sweeps `depth_candidates[l]`
+planes around the upsampled (detached) previous depth, at half the previous spacing. Every view is
+matched against its k = min(depth_neighbors, V - 1) nearest views (camera centre distance plus a
+viewing-direction term). Neighbour features are warped with 4-D grid_sample
 only: the depth candidates are folded into the height axis, so the graph holds no 5-D grid_sample.
 Group-wise correlation (G groups) is averaged over the neighbours, regularised by small 3D convs (or a
 one-level 3D U-Net) and turned into depth by a softmax expectation over the candidates.
@@ -92,17 +93,31 @@ class CascadeDepth(nn.Module):
         )
 
     def candidates(self, level: int, prev: Tensor | None, shape: tuple[int, int, int]) -> Float[Tensor, "V D h w"]:
-        """Depth planes of one level: uniform at level 0, centred on the previous estimate after."""
+        """Depth planes of one level: spread over the sweep range at level 0, centred on the previous estimate after.
+
+        Level 0 is uniform in depth, or in inverse depth with `sweep_inverse_depth`. Level l > 0 spaces its
+        planes at the level-0 spacing / 2^l around the previous depth; for inverse sampling that spacing is
+        the level-0 inverse-depth step at the previous depth (d^2 x step), so each pixel refines at its own scale.
+        """
         cfg = self.cfg
         num_views, height, width = shape
         count = cfg.depth_candidates[level]
-        spacing0 = (cfg.far_m - cfg.near_m) / (cfg.depth_candidates[0] - 1)
+        near, far = cfg.sweep_range
+        intervals = cfg.depth_candidates[0] - 1
         if prev is None:
-            planes = torch.linspace(cfg.near_m, cfg.far_m, count, device=self.match[0][0].weight.device)
+            device = self.match[0][0].weight.device
+            if cfg.sweep_inverse_depth:
+                planes = 1.0 / torch.linspace(1.0 / near, 1.0 / far, count, device=device)
+            else:
+                planes = torch.linspace(near, far, count, device=device)
             return planes[None, :, None, None].expand(num_views, count, height, width)
-        spacing = spacing0 / (2.0**level)
+        center = upsample2x(prev.detach())  # [V, 1, h, w]
         steps = torch.arange(count, dtype=prev.dtype, device=prev.device) - (count - 1) / 2.0
-        return (upsample2x(prev.detach()) + steps[None, :, None, None] * spacing).clamp(min=cfg.near_m)
+        if cfg.sweep_inverse_depth:
+            spacing = center * center * ((1.0 / near - 1.0 / far) / intervals / (2.0**level))
+        else:
+            spacing = (far - near) / intervals / (2.0**level)
+        return (center + steps[None, :, None, None] * spacing).clamp(min=near)
 
     def cost_volume(
         self, feats: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor, planes: Tensor, nbrs: Tensor

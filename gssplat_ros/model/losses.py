@@ -43,6 +43,7 @@ class LossConfig:
     depth_loss_beta_m: float = 1.0  # smooth-L1 beta of the level loss (released 1 m); small = closer to L1
     background_classes: tuple[int, ...] = (0, 1)  # wall, floor
     background_weight: float = 0.8
+    class_weights: tuple[float, ...] = ()  # one CE weight per class; when set, replaces the background weighting
     ignore_index: int = 20
     group_depth_source: str = "batch"  # "batch": context_depth; "predicted": the depth the centres came from
     gate_prior_weight: float = 0.0  # optional cost of an open gate (mean sigmoid of the gate logits)
@@ -69,6 +70,14 @@ def render_targets(
 
 # ------------------------------------------------------------------------------------------ pieces
 def class_weights(num_classes: int, cfg: LossConfig, device=None) -> Tensor:
+    """[C] CE weights: `cfg.class_weights` when given, else 1 with `background_weight` for the background classes."""
+    if cfg.class_weights:
+        if len(cfg.class_weights) != num_classes:
+            raise ValueError(f"loss class_weights has {len(cfg.class_weights)} entries but the model predicts "
+                             f"{num_classes} classes")
+        if any(not w >= 0 for w in cfg.class_weights):
+            raise ValueError(f"loss class_weights must be >= 0, got {list(cfg.class_weights)}")
+        return torch.tensor(cfg.class_weights, dtype=torch.float32, device=device)
     w = torch.ones(num_classes, device=device)
     for c in cfg.background_classes:
         if 0 <= c < num_classes:
