@@ -98,9 +98,21 @@ def init_from_checkpoint(net, path) -> int:
     source = load_file(str(weights))
     own = net.state_dict()
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    for k, v in source.items():  # a layer that gained input channels (e.g. photometric_cost): old ones, new at 0
+        if k in own and k not in matched and _grew_inputs(v.shape, own[k].shape):
+            grown = torch.zeros_like(own[k])
+            grown[:, : v.shape[1]] = v
+            matched[k] = grown
+            log.info("init_from: %s grows from %d to %d input channels (the new ones start at zero)",
+                     k, v.shape[1], own[k].shape[1])
     own.update(matched)
     net.load_state_dict(own)
     return len(matched)
+
+
+def _grew_inputs(old: torch.Size, new: torch.Size) -> bool:
+    """A conv weight [out, in, k...] whose only change is more input channels."""
+    return (len(old) == len(new) >= 3 and old[0] == new[0] and old[2:] == new[2:] and old[1] < new[1])
 
 
 def freeze_except(net: torch.nn.Module, prefixes: list[str]) -> None:

@@ -272,9 +272,8 @@ def test_nearest_views_excludes_self():
     assert set(nb[0].tolist()) == {1, 2, 3} and set(nb[2].tolist()[:2]) == {1, 3}
 
 
-def test_plane_sweep_peaks_at_the_true_depth():
-    """Two views of a textured wall at 3 m: the cost volume's best plane is the one nearest 3 m."""
-    height, width, true_depth = 32, 48, 3.0
+def _textured_wall(height: int = 32, width: int = 48, true_depth: float = 3.0):
+    """Two views of a textured wall at `true_depth`: (features [2, 8, H, W], K, poses)."""
     # wall at y = 3; a 0.3 m baseline gives an integer disparity (4 px) at 3 m, so bilinear blur of the
     # warped texture does not bias the (unnormalised) correlation towards a neighbouring plane
     poses = torch.stack([look_at((x, 0.0, 1.0), (x, 3.0, 1.0)) for x in (0.0, 0.3)])
@@ -289,7 +288,13 @@ def test_plane_sweep_peaks_at_the_true_depth():
         world = ray * true_depth @ pose[:3, :3].T + pose[:3, 3]
         wx, wz = world[..., 0], world[..., 2]
         feats.append(torch.stack([torch.sin(f[0] * wx + f[1] * wz + p) for f, p in zip(freqs, phases)]))
-    feats = torch.stack(feats)  # [2, 8, H, W]
+    return torch.stack(feats), K, poses
+
+
+def test_plane_sweep_peaks_at_the_true_depth():
+    """Two views of a textured wall at 3 m: the cost volume's best plane is the one nearest 3 m."""
+    height, width, true_depth = 32, 48, 3.0
+    feats, K, poses = _textured_wall(height, width, true_depth)
     cfg = ModelConfig.preset("tiny", depth_mode="estimated", cost_groups=8)
     net = CascadeDepth(cfg)
     planes = torch.linspace(1.0, 5.0, 33)[None, :, None, None].expand(2, 33, height, width)
@@ -297,6 +302,44 @@ def test_plane_sweep_peaks_at_the_true_depth():
     score = cost[:, :, :, 8:-8, 12:-12].sum(dim=(1, 3, 4))  # [V, D], away from the borders
     best = planes[0, score.argmax(dim=1), 0, 0]
     assert torch.allclose(best, torch.tensor([true_depth, true_depth]), atol=0.07), best  # 0.125 m planes
+
+    # the photometric channel (G + 1) is the colour difference: smallest at the true plane, the rest unchanged
+    images = feats[:, :3] * 0.5 + 0.5  # [2, 3, H, W] in 0..1
+    net = CascadeDepth(cfg.replace(photometric_cost=True))
+    with_photo = net.cost_volume(feats, K, poses, rigid_inverse(poses), planes, nearest_views(poses, 1), images)
+    assert with_photo.shape == (2, cfg.cost_groups + 1, 33, height, width)
+    assert torch.equal(with_photo[:, :-1], cost)
+    photo = with_photo[:, -1, :, 8:-8, 12:-12].mean(dim=(2, 3))  # [V, D]
+    assert torch.allclose(planes[0, photo.argmin(dim=1), 0, 0], torch.tensor([true_depth] * 2), atol=0.07)
+    assert photo.min() < 0.02 < photo.max()
+
+
+def test_a_checkpoint_grows_into_the_photometric_cost_and_learns_it(tmp_path):
+    """init_from copies every old weight, the regulariser's new input channel starts at 0 (same depth as
+    before), and that channel's weights get gradient."""
+    from safetensors.torch import save_file
+
+    from gssplat_ros.train import init_from_checkpoint
+
+    torch.manual_seed(0)
+    old = GSsplatNet(ModelConfig.preset("tiny", depth_mode="estimated")).eval()
+    save_file(old.state_dict(), str(tmp_path / "old.safetensors"))
+    new = GSsplatNet(old.cfg.replace(photometric_cost=True)).eval()
+    assert init_from_checkpoint(new, tmp_path / "old") == len(old.state_dict())
+    batch = make_window(3, 32, 48, targets=0)
+    wfc = batch["context_world_from_cam"]
+    args = (batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc))
+    with torch.no_grad():
+        before, after = old.estimate_depth(*args), new.estimate_depth(*args)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    first = new.depth_net.regularize[0].enc[0].weight  # [C, G + 1, 3, 3, 3]
+    assert first.shape[1] == old.cfg.cost_groups + 1 and torch.count_nonzero(first[:, -1]) == 0
+    new.train()
+    sum(level.mean() for level in new.estimate_depth(*args)).backward()
+    assert first.grad[:, -1].abs().sum() > 0
+    with pytest.raises(ValueError, match="photometric_cost needs the input images"):
+        new.depth_net([torch.zeros(3, 64, 8, 12), torch.zeros(3, 48, 16, 24), torch.zeros(3, 16, 32, 48)],
+                      *args[1:], 48)
 
 
 def test_sweep_range_sets_the_planes_and_keeps_the_decoder_normalisation():

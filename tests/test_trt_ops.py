@@ -50,6 +50,21 @@ def test_real_tiny_graph_is_tensorrt_10_3_compatible(depth_mode, precision):
         assert {"GridSample", "TopK"} <= ops
 
 
+def test_photometric_cost_graph_is_tensorrt_10_3_compatible(tmp_path):
+    """The optional photometric cost channel adds only 4-D GridSample, AveragePool, Abs, Conv and Concat."""
+    from export.onnx_export import export_onnx
+    from gssplat_ros.model import GSsplatNet, ModelConfig
+
+    torch.manual_seed(0)
+    net = GSsplatNet(ModelConfig.preset("tiny", depth_mode="estimated", photometric_cost=True)).eval()
+    model = onnx.load(str(export_onnx(net, tmp_path / "photo.onnx", 2, 64, 48).path))
+    problems = check_model(model)
+    assert not problems, "\n".join(map(str, problems))
+    ops = [n.op_type for n in model.graph.node]
+    # V = 2: one neighbour per view; features and colour are warped at each of the 3 levels
+    assert ops.count("GridSample") == 6 and "AveragePool" in ops and "Abs" in ops
+
+
 def test_row_scatter_graph_is_flagged_for_tensorrt():
     """The onnxruntime-only flavour is exactly what TensorRT 10.3 rejects, which is why it is not the default."""
     problems = check_model(onnx.load(str(exported("sensor", scatter="rows"))))

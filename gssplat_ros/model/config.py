@@ -62,6 +62,7 @@ class ModelConfig:
     cost_groups: int = 8  # G of the group-wise correlation
     cost_channels: tuple[int, ...] = (8, 8, 4)  # 3D regulariser width per level
     cost_unet: bool = False  # one-level 3D U-Net regulariser instead of plain 3D convs
+    photometric_cost: bool = False  # add each level's colour difference (mean |I_ref - I_warped|) as one more cost channel
     depth_neighbors: int = 3  # each view is matched against up to this many nearest views
 
     # ----------------------------------------------------------------------------------------------

@@ -12,10 +12,15 @@ matched against its k = min(depth_neighbors, V - 1) nearest views (camera centre
 viewing-direction term). Neighbour features are warped with 4-D grid_sample
 only: the depth candidates are folded into the height axis, so the graph holds no 5-D grid_sample.
 Group-wise correlation (G groups) is averaged over the neighbours, regularised by small 3D convs (or a
-one-level 3D U-Net) and turned into depth by a softmax expectation over the candidates.
+one-level 3D U-Net) and turned into depth by a softmax expectation over the candidates. With
+`photometric_cost` the regulariser also gets the plain colour difference of the image pair at the
+level's resolution (mean over RGB of |I_ref - I_warped|, averaged over the neighbours) as channel G + 1:
+learned features at H/4 blur the texture that a direct colour comparison still resolves.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +62,7 @@ class CostRegularizer(nn.Module):
                 nn.Conv3d(cin, cout, 3, stride, 1), group_norm(cout, norm_groups), nn.ReLU(inplace=True)
             )
 
-        self.enc = block(groups, channels)
+        self.enc = block(groups, channels)  # `groups` input channels: G correlations (+ 1 photometric)
         if unet:
             self.down = block(channels, 2 * channels, stride=2)
             self.mid = block(2 * channels, 2 * channels)
@@ -89,7 +94,8 @@ class CascadeDepth(nn.Module):
             for cin, cm in zip(in_channels, cfg.depth_feature_channels)
         )
         self.regularize = nn.ModuleList(
-            CostRegularizer(cfg.cost_groups, cr, cfg.norm_groups, cfg.cost_unet) for cr in cfg.cost_channels
+            CostRegularizer(cfg.cost_groups + int(cfg.photometric_cost), cr, cfg.norm_groups, cfg.cost_unet)
+            for cr in cfg.cost_channels
         )
 
     def candidates(self, level: int, prev: Tensor | None, shape: tuple[int, int, int]) -> Float[Tensor, "V D h w"]:
@@ -120,9 +126,14 @@ class CascadeDepth(nn.Module):
         return (center + steps[None, :, None, None] * spacing).clamp(min=near)
 
     def cost_volume(
-        self, feats: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor, planes: Tensor, nbrs: Tensor
+        self, feats: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor, planes: Tensor, nbrs: Tensor,
+        images: Optional[Tensor] = None,
     ) -> Float[Tensor, "V G D h w"]:
-        """Group-wise correlation of each view with its warped neighbours, averaged over neighbours."""
+        """Group-wise correlation of each view with its warped neighbours, averaged over neighbours.
+
+        With `images` ([V, 3, h, w], the level's resolution) a (G+1)-th channel holds the mean absolute
+        colour difference of the reference and the warped neighbour image, warped by the same grid.
+        """
         num_views, channels, height, width = feats.shape
         groups = self.cfg.cost_groups
         count = planes.shape[1]
@@ -135,6 +146,10 @@ class CascadeDepth(nn.Module):
         rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
         depth = planes.reshape(num_views, 1, count, height * width)
         total = torch.zeros(num_views, groups, count, height, width, dtype=feats.dtype, device=feats.device)
+        photo = torch.zeros(num_views, 1, count * height, width, dtype=feats.dtype, device=feats.device)
+        if images is not None:  # channel mean as a 1x1 conv, as for the groups
+            rgb_mean = torch.full((1, 3, 1, 1), 1.0 / 3.0, dtype=feats.dtype, device=feats.device)
+            ref_rgb = images.repeat(1, 1, count, 1)  # [V, 3, D*h, w]: the same rows for every plane
         num_nbrs = nbrs.shape[1]
         for n in range(num_nbrs):  # static: k is fixed by V and the config
             j = nbrs[:, n]
@@ -157,7 +172,15 @@ class CascadeDepth(nn.Module):
                 num_views, channels, count * height, width)
             corr = F.conv2d(prod, group_mean, groups=groups)  # [V, G, D*h, w]
             total = total + corr.reshape(num_views, groups, count, height, width)
-        return total * (1.0 / num_nbrs)
+            if images is not None:
+                warped_rgb = F.grid_sample(images.index_select(0, j), grid, mode="bilinear", padding_mode="zeros",
+                                           align_corners=False)  # [V, 3, D*h, w]
+                photo = photo + F.conv2d((warped_rgb - ref_rgb).abs(), rgb_mean)
+        total = total * (1.0 / num_nbrs)
+        if images is None:
+            return total
+        photo = (photo * (1.0 / num_nbrs)).reshape(num_views, 1, count, height, width)
+        return torch.cat([total, photo], dim=1)
 
     def forward(
         self,
@@ -166,6 +189,7 @@ class CascadeDepth(nn.Module):
         world_from_cam: Float[Tensor, "V 4 4"],
         cam_from_world: Float[Tensor, "V 4 4"],
         full_width: int,
+        images: Optional[Tensor] = None,
     ) -> list[Float[Tensor, "V 1 h w"]]:
         """Depth per level, coarse (H/4) to fine (H), metres.
 
@@ -173,7 +197,10 @@ class CascadeDepth(nn.Module):
             feats: encoder features at H/4, H/2, H.
             K: full-resolution intrinsics (pixels); scaled per level here.
             full_width: W of the full-resolution image (sets each level's scale).
+            images: [V, 3, H, W] input images; needed (and used) only with `photometric_cost`.
         """
+        if self.cfg.photometric_cost and images is None:
+            raise ValueError("CascadeDepth: photometric_cost needs the input images")
         num_views = K.shape[0]
         k = min(self.cfg.depth_neighbors, num_views - 1)
         nbrs = nearest_views(world_from_cam, k)
@@ -184,7 +211,11 @@ class CascadeDepth(nn.Module):
             _, _, height, width = m.shape
             K_l = scale_intrinsics(K, width / full_width)
             planes = self.candidates(level, prev, (num_views, height, width))
-            cost = self.cost_volume(m, K_l, world_from_cam, cam_from_world, planes, nbrs)
+            rgb = None
+            if self.cfg.photometric_cost:  # the images at this level's size (box filter = anti-aliasing)
+                factor = images.shape[-1] // width
+                rgb = images if factor == 1 else F.avg_pool2d(images, factor)
+            cost = self.cost_volume(m, K_l, world_from_cam, cam_from_world, planes, nbrs, rgb)
             prob = torch.softmax(reg(cost), dim=1)  # [V, D, h, w]
             prev = (prob * planes).sum(dim=1, keepdim=True)
             levels.append(prev)

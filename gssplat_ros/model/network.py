@@ -179,7 +179,7 @@ class GSsplatNet(nn.Module):
         height, width = images.shape[-2:]
         full, color, quarter = self.encoder.backbone(images)
         if self.depth_net is not None:
-            depth_levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width)
+            depth_levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width, images)
             depth_full = depth_levels[-1][:, 0]  # [V, H, W]
             depth_quarter = depth_levels[0]  # [V, 1, H/4, W/4]
         else:
@@ -231,7 +231,7 @@ class GSsplatNet(nn.Module):
             raise ValueError("estimate_depth: this is a sensor-depth model (depth_mode 'sensor')")
         self._check_inputs(images, K, world_from_cam, cam_from_world, None)
         full, color, quarter = self.encoder.backbone(images)
-        return self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, images.shape[-1])
+        return self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, images.shape[-1], images)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
