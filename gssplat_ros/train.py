@@ -87,7 +87,9 @@ def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings):
 
 def init_from_checkpoint(net, path) -> int:
     """Copy every tensor whose name and shape match from a checkpoint (e.g. a sensor-depth warm-up into
-    an estimated-depth model, whose depth network then starts fresh). Returns the number copied."""
+    an estimated-depth model, whose depth network then starts fresh). A conv weight that only gained input
+    channels (e.g. `photometric_cost` on an older checkpoint) keeps its old channels and starts the new ones at
+    zero, so the grown network computes what the old one did. Returns the number copied."""
     from safetensors.torch import load_file
 
     from gssplat_ros.weights import checkpoint_stem

@@ -146,8 +146,8 @@ class CascadeDepth(nn.Module):
         rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
         depth = planes.reshape(num_views, 1, count, height * width)
         total = torch.zeros(num_views, groups, count, height, width, dtype=feats.dtype, device=feats.device)
-        photo = torch.zeros(num_views, 1, count * height, width, dtype=feats.dtype, device=feats.device)
         if images is not None:  # channel mean as a 1x1 conv, as for the groups
+            photo = torch.zeros(num_views, 1, count * height, width, dtype=feats.dtype, device=feats.device)
             rgb_mean = torch.full((1, 3, 1, 1), 1.0 / 3.0, dtype=feats.dtype, device=feats.device)
             ref_rgb = images.repeat(1, 1, count, 1)  # [V, 3, D*h, w]: the same rows for every plane
         num_nbrs = nbrs.shape[1]
