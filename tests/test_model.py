@@ -468,3 +468,17 @@ def test_channel_first_maths_match_the_channel_last_functions():
     a = torch.nn.functional.normalize(torch.randn(5, 4), dim=-1)
     b = torch.nn.functional.normalize(torch.randn(5, 4), dim=-1)
     assert torch.allclose(torch.bmm(quat_left_matrix(a), b[:, :, None])[..., 0], quat_multiply(a, b), atol=1e-6)
+
+
+def test_normalize_channels_matches_f_normalize_and_has_finite_gradient_at_zero():
+    from gssplat_ros.model.geometry import channel_norm, normalize_channels
+
+    x = torch.randn(2, 4, 5, 6)
+    x[0, :, 0, 0] = 0.0  # a zero vector: F.normalize leaves it at 0, and so must we, with a finite gradient
+    x.requires_grad_(True)
+    ours = normalize_channels(x, dim=1, eps=1e-8)
+    ref = torch.nn.functional.normalize(x.detach(), dim=1, eps=1e-8)
+    assert torch.allclose(ours, ref, atol=1e-6)
+    assert torch.allclose(channel_norm(x, 1)[:, 0], torch.linalg.vector_norm(x, dim=1), atol=1e-6)
+    ours.sum().backward()
+    assert torch.isfinite(x.grad).all()

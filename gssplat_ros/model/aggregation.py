@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from gssplat_ros.model.geometry import channel_norm
+
 WRAP = 1024.0  # voxel coordinates wrap modulo this (102.4 m at 0.1 m voxels)
 PRIMES = (92821, 68917, 51949)  # < 2^19, so WRAP * sum(PRIMES) < 2^31
 _HALF_DIAGONAL = math.sqrt(3.0) / 2.0
@@ -78,7 +80,7 @@ def voxel_index_maps(
     table_size = table_size or default_table_size(num_views * height * width)
     q = points / voxel_size_m
     cell = torch.floor(q)
-    dist = torch.linalg.vector_norm(q - cell - 0.5, dim=1)  # [V, H, W]; q - cell in [0, 1)
+    dist = channel_norm(q - cell - 0.5, dim=1)[:, 0]  # [V, H, W]; q - cell in [0, 1)
     weight = (1.0 - dist / _HALF_DIAGONAL).clamp(min=0.0)
     wrapped = cell - torch.floor(cell / WRAP) * WRAP  # [0, WRAP), exact integers in float32
     ints = wrapped.detach().to(torch.int64)  # [V, 3, H, W]

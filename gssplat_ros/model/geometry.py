@@ -77,6 +77,18 @@ def unproject_maps(
     return rotate_maps(world_from_cam[:, :3, :3], cam) + world_from_cam[:, :3, 3, None, None]
 
 
+def channel_norm(x: Tensor, dim: int) -> Tensor:
+    """Euclidean norm over `dim` (kept), as sqrt(sum(x^2)): torch's vector_norm over the channel axis of a
+    [V, C, H, W] map is a strided reduction that took ~18 ms per call at V=8 160x120 on 2 CPU threads.
+    The 1e-20 under the root keeps the gradient finite at x = 0 (it moves the norm by at most 1e-10)."""
+    return torch.sqrt((x * x).sum(dim=dim, keepdim=True) + 1e-20)
+
+
+def normalize_channels(x: Tensor, dim: int, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||, eps) over `dim`, like F.normalize, through channel_norm (faster on CPU maps)."""
+    return x / channel_norm(x, dim).clamp(min=eps)
+
+
 def quat_left_matrix(a: Float[Tensor, "N 4"]) -> Float[Tensor, "N 4 4"]:
     """L(a) with L(a) @ b = a * b (Hamilton product, wxyz): a quaternion product as one matmul."""
     aw, ax, ay, az = a.unbind(-1)

@@ -19,7 +19,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from gssplat_ros.model.config import ModelConfig
-from gssplat_ros.model.geometry import quat_left_matrix, rotate_maps
+from gssplat_ros.model.geometry import normalize_channels, quat_left_matrix, rotate_maps
 
 RAW_SPLIT = (1, 3, 3, 4, 1)  # gate, offset, scale, rotation, opacity; the payload follows
 NUM_GEOMETRY_CHANNELS = sum(RAW_SPLIT)
@@ -127,8 +127,8 @@ def decode_gaussians(
     footprint = depth.clamp(min=cfg.near_m) * cfg.scale_multiplier * geo.inv_focal_sum[:, None, None, None]
     scales = size * footprint
     # rotation: predicted in the camera frame, composed with the camera's world rotation (one matmul)
-    local = F.normalize(rot_raw, dim=1, eps=1e-8).reshape(num_views, 4, height * width)
-    quats = F.normalize(torch.bmm(quat_left_matrix(geo.quat_world_from_cam), local), dim=1)  # [V, 4, HW]
+    local = normalize_channels(rot_raw, dim=1, eps=1e-8).reshape(num_views, 4, height * width)
+    quats = normalize_channels(torch.bmm(quat_left_matrix(geo.quat_world_from_cam), local), dim=1)  # [V, 4, HW]
     opacities = torch.sigmoid(opa_raw[:, 0]) * geo.valid
 
     def channel_last(t: Tensor) -> Tensor:
