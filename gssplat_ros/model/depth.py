@@ -72,6 +72,11 @@ class CostRegularizer(nn.Module):
         self.out = nn.Conv3d(channels, 1, 3, 1, 1)
 
     def forward(self, cost: Tensor) -> Tensor:
+        if cost.device.type == "cpu" and not torch.onnx.is_in_onnx_export():
+            # oneDNN's CPU conv3d runs 2-3x faster on channels-last input than on NCDHW (measured on the
+            # tiny preset, V=4 160x120, 2 threads: the three regularisers 324 -> 179 ms). Same values up to
+            # float rounding (generated room: depth within 1.3 mm, 99.9% of pixels within 0.2 mm).
+            cost = cost.contiguous(memory_format=torch.channels_last_3d)
         x = self.enc(cost)
         if self.unet:
             y = self.mid(self.down(x))
@@ -79,7 +84,7 @@ class CostRegularizer(nn.Module):
             x = x + self.up(y)
         else:
             x = self.mid(x)
-        return self.out(x)[:, 0]
+        return self.out(x)[:, 0].contiguous()
 
 
 class CascadeDepth(nn.Module):
