@@ -152,9 +152,8 @@ class CascadeDepth(nn.Module):
         depth = planes.reshape(num_views, 1, count, height * width)
         total = torch.zeros(num_views, groups, count, height, width, dtype=feats.dtype, device=feats.device)
         source = feats
-        if images is not None:  # channel mean as a 1x1 conv, as for the groups
+        if images is not None:
             photo = torch.zeros(num_views, 1, count * height, width, dtype=feats.dtype, device=feats.device)
-            rgb_mean = torch.full((1, 3, 1, 1), 1.0 / 3.0, dtype=feats.dtype, device=feats.device)
             ref_rgb = images.repeat(1, 1, count, 1)  # [V, 3, D*h, w]: the same rows for every plane
             # Features and colours are warped by one grid_sample: onnxruntime's GridSample spends much of its
             # time per sample point, so one call on C + 3 channels beats two (measured: 129 -> 91 ms per
@@ -180,11 +179,13 @@ class CascadeDepth(nn.Module):
             warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             prod = (warped[:, :channels].reshape(num_views, channels, count, height, width) * ref).reshape(
                 num_views, channels, count * height, width)
-            corr = F.conv2d(prod, group_mean, groups=groups)  # [V, G, D*h, w]
+            # one channel per group (the finest level of the tiny preset): the mean is the product itself
+            corr = prod if channels == groups else F.conv2d(prod, group_mean, groups=groups)  # [V, G, D*h, w]
             total = total + corr.reshape(num_views, groups, count, height, width)
             if images is not None:
                 warped_rgb = warped[:, channels:]  # [V, 3, D*h, w]
-                photo = photo + F.conv2d((warped_rgb - ref_rgb).abs(), rgb_mean)
+                # a plain mean over the 4-D channel axis: ~10x faster than a 1x1 conv in torch and onnxruntime
+                photo = photo + (warped_rgb - ref_rgb).abs().mean(dim=1, keepdim=True)
         total = total * (1.0 / num_nbrs)
         if images is None:
             return total
