@@ -146,8 +146,9 @@ class CascadeDepth(nn.Module):
         ref = feats[:, :, None]  # [V, C, 1, h, w]
         # Mean over each group's channels as a grouped 1x1 convolution: the same sum, but onnxruntime runs a
         # Conv far faster than a ReduceMean over a middle axis of a 6-D tensor (measured: 83 ms of a V=4 window).
-        group_mean = torch.full((groups, channels // groups, 1, 1), groups / channels, dtype=feats.dtype,
-                                device=feats.device)
+        # With one channel per group (the finest level of the tiny preset) the mean is the product itself.
+        group_mean = None if channels == groups else torch.full(
+            (groups, channels // groups, 1, 1), groups / channels, dtype=feats.dtype, device=feats.device)
         rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
         depth = planes.reshape(num_views, 1, count, height * width)
         total = torch.zeros(num_views, groups, count, height, width, dtype=feats.dtype, device=feats.device)
@@ -179,8 +180,7 @@ class CascadeDepth(nn.Module):
             warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             prod = (warped[:, :channels].reshape(num_views, channels, count, height, width) * ref).reshape(
                 num_views, channels, count * height, width)
-            # one channel per group (the finest level of the tiny preset): the mean is the product itself
-            corr = prod if channels == groups else F.conv2d(prod, group_mean, groups=groups)  # [V, G, D*h, w]
+            corr = prod if group_mean is None else F.conv2d(prod, group_mean, groups=groups)  # [V, G, D*h, w]
             total = total + corr.reshape(num_views, groups, count, height, width)
             if images is not None:
                 warped_rgb = warped[:, channels:]  # [V, 3, D*h, w]
