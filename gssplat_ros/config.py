@@ -51,6 +51,9 @@ class OptimConfig:
     warmup_steps: int = 50
     final_lr_fraction: float = 0.05  # cosine decay to lr * this
     grad_clip: float = 0.5
+    # > 0: also keep an exponential moving average of the weights (decay per step, e.g. 0.998); then
+    # validation, `best` and the `ema` checkpoint use the average, `last` stays the raw weights
+    ema_decay: float = 0.0
 
 
 @dataclass

@@ -4,7 +4,9 @@ Usage (DDP on CPU or GPU): `torchrun --nproc_per_node 2 -m gssplat_ros.commands.
 One window per step per process (context views + rendered targets), the released GSsplat losses,
 Adam with warm-up and cosine decay, gradient clipping. Rank 0 validates on the held-out `val` split
 (never `test`), writes `last` and `best` checkpoints (safetensors + config JSON), a CSV and a
-TensorBoard log, the resolved config, the git revision and metrics.json.
+TensorBoard log, the resolved config, the git revision and metrics.json. With `optim.ema_decay` it also
+keeps an exponential moving average of the weights (torch's AveragedModel), validates that, chooses
+`best` from it and writes it as the `ema` checkpoint.
 """
 
 from __future__ import annotations
@@ -296,12 +298,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         log.info("initialised %d tensors from %s", copied, cfg.init_from)
     freeze_except(net, cfg.trainable)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.optim.lr)
+    ema = make_ema(net, cfg.optim.ema_decay)
     step, best, elapsed_before = 0, -math.inf, 0.0
     state_path = out / "last_state.pt"
     if resume:
         if not state_path.exists():
             raise FileNotFoundError(f"--resume: no training state at {state_path}")
         load_weights(net, out / "last")
+        if ema is not None:
+            load_weights(ema.module, out / "ema" if (out / "ema.safetensors").exists() else out / "last")
+            ema.n_averaged.fill_(1)  # an average already: the next update blends into it instead of copying over it
         state = torch.load(state_path, weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         step, best, elapsed_before = int(state["step"]), float(state["best"]), float(state["elapsed_s"])
@@ -350,6 +356,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
 
         bar = tqdm(total=cfg.optim.steps, initial=step, unit="step", dynamic_ncols=True)
 
+    judged = ema.module if ema is not None else net  # the weights that validation scores and `best` keeps
     t_start = time.monotonic()
     budget_s = cfg.optim.max_minutes * 60.0
     metrics: dict = {}
@@ -376,16 +383,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
             total.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(net)
             step += 1
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{total.item():.3f}")
             val = {}
             if dinfo.main and (step % cfg.val_every == 0):
-                val, score = validation_score(net, val_set, cfg.stage, model_cfg.depth_mode, settings, cfg.val_windows)
+                val, score = validation_score(judged, val_set, cfg.stage, model_cfg.depth_mode, settings,
+                                              cfg.val_windows)
                 if score > best:
                     best = score
-                    save_checkpoint(out / "best", net, model_cfg, {"step": step, **{f"val_{k}": v for k, v in val.items()}})
+                    save_checkpoint(out / "best", judged, model_cfg, {"step": step, **{f"val_{k}": v for k, v in val.items()}})
                 log.info("step %d: val %s", step, " ".join(f"{k} {v:.3f}" for k, v in val.items()))
             if dinfo.main and (step % cfg.log_every == 0 or val):
                 row = [step, round(elapsed, 1), lr, total.item()] + [float(terms.get(k, torch.zeros(())).detach()) for k in
@@ -398,7 +408,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
                     for k, v in val.items():
                         tb.add_scalar(f"val/{k}", v, step)
             if dinfo.main and step % cfg.ckpt_every == 0:
-                _save_last(out, net, model_cfg, optimizer, step, best, elapsed)
+                _save_last(out, net, model_cfg, optimizer, step, best, elapsed, ema)
             if step >= cfg.optim.steps or (budget_s > 0 and elapsed >= budget_s):
                 done = True
                 break
@@ -407,11 +417,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         bar.close()
     if dinfo.main:
         elapsed = elapsed_before + time.monotonic() - t_start
-        metrics, score = validation_score(net, val_set, cfg.stage, model_cfg.depth_mode, settings, cfg.val_windows)
+        metrics, score = validation_score(judged, val_set, cfg.stage, model_cfg.depth_mode, settings,
+                                          cfg.val_windows)
         metrics.update({"step": step, "train_minutes": round(elapsed / 60.0, 2)})
-        _save_last(out, net, model_cfg, optimizer, step, best, elapsed)
+        _save_last(out, net, model_cfg, optimizer, step, best, elapsed, ema)
         if score > best or not (out / "best.safetensors").exists():
-            save_checkpoint(out / "best", net, model_cfg, {"step": step, **{f"val_{k}": v for k, v in metrics.items()}})
+            save_checkpoint(out / "best", judged, model_cfg, {"step": step, **{f"val_{k}": v for k, v in metrics.items()}})
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         csv_file.close()
         if tb is not None:
@@ -422,8 +433,21 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     return metrics
 
 
-def _save_last(out: Path, net, model_cfg, optimizer, step: int, best: float, elapsed: float) -> None:
+def make_ema(net: torch.nn.Module, decay: float):
+    """An AveragedModel keeping w_ema <- decay * w_ema + (1 - decay) * w after each step; None if decay is 0."""
+    if decay <= 0.0:
+        return None
+    if decay >= 1.0:
+        raise ConfigError(f"optim.ema_decay must be in [0, 1): got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _save_last(out: Path, net, model_cfg, optimizer, step: int, best: float, elapsed: float, ema=None) -> None:
     save_checkpoint(out / "last", net, model_cfg, {"step": step})
+    if ema is not None:
+        save_checkpoint(out / "ema", ema.module, model_cfg, {"step": step})
     torch.save({"optimizer": optimizer.state_dict(), "step": step, "best": best, "elapsed_s": elapsed,
                 "torch_rng": torch.get_rng_state()}, out / "last_state.pt")
 

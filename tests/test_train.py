@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from gssplat_ros.config import ConfigError, TrainConfig, load_typed_config
 
@@ -211,3 +212,36 @@ def test_extra_sets_mix_image_sizes(tmp_path, scenes):
                              [f"data.extra=[{{root: {scenes}, repeat: 0}}]"])
     with pytest.raises(ConfigError, match=r"repeat"):
         training_windows(zero.data, seed=0)
+
+
+def test_weight_average_is_validated_saved_and_resumed(tmp_path, scenes):
+    """optim.ema_decay keeps an average of the raw weights: trained tensors move less than `last`, frozen ones
+    stay bit-identical, `best` comes from the average, and --resume continues the average instead of
+    restarting it from the raw weights."""
+    from safetensors.torch import load_file
+
+    from gssplat_ros.train import train
+
+    base = tmp_path / "base"
+    train(load_typed_config(write_config(tmp_path / "b.yaml", scenes, base, steps=1, stage="semantic2d"), TrainConfig))
+    out = tmp_path / "ema"
+
+    def config(steps):
+        path = write_config(tmp_path / f"e{steps}.yaml", scenes, out, steps=steps, stage="semantic2d",
+                            init_from=base / "last", trainable="[semantic_head]")
+        path.write_text(path.read_text().replace("warmup_steps: 1}", "warmup_steps: 1, lr: 0.01, ema_decay: 0.5}"))
+        return load_typed_config(path, TrainConfig)
+
+    train(config(4))
+    start, last, ema = (load_file(str(p)) for p in (base / "last.safetensors", out / "last.safetensors",
+                                                    out / "ema.safetensors"))
+    trained = [k for k in start if not (start[k] == last[k]).all()]
+    assert trained and all(k.startswith("semantic_head.") for k in trained)
+    assert all((ema[k] == start[k]).all() for k in start if k not in trained)
+    assert any(not (ema[k] == last[k]).all() for k in trained)  # the average lags the raw weights
+    assert all((ema[k] - start[k]).abs().sum() <= (last[k] - start[k]).abs().sum() + 1e-6 for k in trained)
+
+    train(config(5), resume=True)
+    last5, ema5 = load_file(str(out / "last.safetensors")), load_file(str(out / "ema.safetensors"))
+    for k in trained:  # decay 0.5: one more step blends half of the new raw weights into the old average
+        assert torch.allclose(ema5[k], 0.5 * ema[k] + 0.5 * last5[k], atol=1e-6), k
