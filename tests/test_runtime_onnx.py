@@ -86,6 +86,37 @@ def test_session_threads_and_no_spinning(monkeypatch):
     assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
+_FLUSH_PROBE = """
+import numpy as np, onnx, onnxruntime as ort, torch
+from onnx import TensorProto, helper
+from gssplat_ros.runtime.onnx_runtime import session_options
+graph = helper.make_graph([helper.make_node("Mul", ["x", "x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+ort.InferenceSession(model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"])
+print((torch.tensor([1e-39]) * 1.0).item())
+"""
+
+
+@pytest.mark.parametrize("setting,flushed", [(None, True), ("keep", False)])
+def test_sessions_flush_denormals_unless_told_to_keep_them(setting, flushed):
+    """By default the first session of a process turns on flush-to-zero for the creating thread too (as the
+    module docstring says); GSSPLAT_ORT_DENORMALS=keep leaves denormals alone. A fresh process each,
+    since onnxruntime applies the first session's setting to the creating thread once per process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "GSSPLAT_ORT_DENORMALS"}
+    if setting:
+        env["GSSPLAT_ORT_DENORMALS"] = setting
+    out = subprocess.run([sys.executable, "-c", _FLUSH_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    value = float(out.stdout.strip().splitlines()[-1])
+    assert (value == 0.0) == flushed, value
+
+
 def test_missing_depth_in_sensor_mode_is_a_clear_error():
     from export.onnx_export import example_inputs
     from gssplat_ros.prediction import EncoderInputs

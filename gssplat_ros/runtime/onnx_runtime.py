@@ -10,8 +10,9 @@ engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of anothe
 loads its own graph on first sight. On the CPU execution provider the graph pools voxels with a
 row-wise ScatterND (export scatter="rows"; onnxruntime's ScatterElements is ~12x slower), on CUDA with
 the portable ScatterElements. CPU sessions use full graph optimisation, no busy-waiting
-(GSSPLAT_ORT_SPIN=1 enables it) and, by default, as many intra-op threads as torch uses
-(GSSPLAT_ORT_THREADS overrides).
+(GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
+(GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
+keeps them).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def session_options(threads: Optional[int] = None):
     # and spinning pool threads steal them from it (and from anything else on a busy robot computer).
     spin = os.environ.get("GSSPLAT_ORT_SPIN", "0") not in ("", "0", "false")
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    # Flush denormals to zero (FTZ/DAZ): the shipped sensor encoder runs ~9% faster in onnxruntime with the
+    # same outputs (measured V=4 160x120, 1 thread: 402 -> 368 ms, max difference 0). onnxruntime sets the
+    # flags on its pool threads and, once per process, on the thread that creates the first session, so
+    # torch code on that thread flushes too (values below 1.2e-38 become 0; torch's speed is unchanged).
+    if os.environ.get("GSSPLAT_ORT_DENORMALS", "flush") != "keep":
+        so.add_session_config_entry("session.set_denormal_as_zero", "1")
     return so
 
 
