@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 18  # opset-20 GridSample gave wrong results on TensorRT 10.13; 18 is correct everywhere
 PRECISIONS = ("fp32", "fp16")
 # How the voxel pooling scatters: "elements" (ScatterElements, runs everywhere incl. TensorRT) or "rows"
-# (ScatterND with reduction add: ~12x faster in onnxruntime's CPU kernels, rejected by TensorRT 10.x).
+# (ScatterND with reduction add: ~5x faster in onnxruntime's CPU kernels, rejected by TensorRT 10.x, and
+# correct only in a single-threaded onnxruntime session: its CPU kernel splits the rows across threads
+# without atomics, so two threads adding to one voxel lose updates).
 SCATTERS = ("elements", "rows")
 METADATA_FORMAT = "gssplat_ros.encoder/1"
 # Sub-modules of GSsplatNet that run in half precision in an fp16 export (and may in a TensorRT fp16

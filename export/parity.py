@@ -171,6 +171,8 @@ def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Op
     from gssplat_ros.runtime.onnx_runtime import session_options
 
     sess = ort.InferenceSession(str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"])
+    if sess.get_modelmeta().custom_metadata_map.get("scatter") == "rows":  # races on several threads
+        sess = ort.InferenceSession(str(onnx_path), session_options(1), providers=["CPUExecutionProvider"])
     feeds = inputs.as_dict()
     feed = {i.name: feeds[i.name].detach().float().cpu().numpy() for i in sess.get_inputs()}
     return {name: torch.from_numpy(a) for name, a in zip(OUTPUT_NAMES, sess.run(None, feed))}

@@ -29,7 +29,8 @@ def _shape_args(p: argparse.ArgumentParser, views: int = 4, width: int = 160, he
 def _scatter_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scatter", default="elements", choices=("elements", "rows"),
                    help="voxel pooling as ScatterElements (portable, TensorRT) or row-wise ScatterND "
-                        "(onnxruntime only, faster on its CPU provider); default elements")  # fmt: skip
+                        "(onnxruntime only, faster on its CPU provider, correct only with 1 intra-op thread); "
+                        "default elements")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

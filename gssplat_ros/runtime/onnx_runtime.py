@@ -7,9 +7,12 @@ Usage:
 
 The graph for each window shape is exported from the checkpoint on first use and cached (see
 engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
-loads its own graph on first sight. On the CPU execution provider the graph pools voxels with a
-row-wise ScatterND (export scatter="rows"; onnxruntime's ScatterElements is ~12x slower), on CUDA with
-the portable ScatterElements. CPU sessions use full graph optimisation, no busy-waiting
+loads its own graph on first sight. The graph pools voxels with the portable ScatterElements
+(reduction add), except in a single-threaded CPU session, which gets the row-wise ScatterND (export
+scatter="rows", ~5x faster): onnxruntime's CPU ScatterND with reduction="add" splits the update rows
+across its intra-op threads without atomics, so rows of the same voxel updated on two threads at once
+lose updates (measured: logits off by up to 0.9 against torch, different on every run, at V=4 160x120
+with 2 threads). CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
 keeps them).
@@ -59,6 +62,11 @@ def session_options(threads: Optional[int] = None):
     return so
 
 
+def _pools_with_row_scatter(sess) -> bool:
+    """Whether a session's graph was exported with scatter="rows" (its metadata says so)."""
+    return sess.get_modelmeta().custom_metadata_map.get("scatter") == "rows"
+
+
 def providers_for(device: torch.device) -> list:
     """CUDA EP (then CPU for anything it lacks) on a CUDA device, the CPU EP otherwise."""
     import onnxruntime as ort
@@ -105,13 +113,20 @@ class OnnxRuntimeEncoder:
             import onnxruntime as ort
 
             num_views, height, width = shape
+            options = session_options(self.threads)
             if self.fixed_onnx is not None:
                 path = self.fixed_onnx
             else:
-                scatter = "rows" if self.providers == ["CPUExecutionProvider"] else "elements"
+                single_thread_cpu = self.providers == ["CPUExecutionProvider"] and options.intra_op_num_threads == 1
+                scatter = "rows" if single_thread_cpu else "elements"  # see the module docstring: rows race
                 path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
                                            scatter)
-            sess = ort.InferenceSession(str(path), session_options(self.threads), providers=self.providers)
+            sess = ort.InferenceSession(str(path), options, providers=self.providers)
+            if _pools_with_row_scatter(sess) and options.intra_op_num_threads > 1:
+                log.warning("%s pools voxels with row-wise ScatterND, which races on several threads in "
+                            "onnxruntime: running it on 1 thread", path.name)  # fmt: skip
+                options = session_options(1)
+                sess = ort.InferenceSession(str(path), options, providers=self.providers)
             expect = [num_views, 3, height, width]
             got = list(sess.get_inputs()[0].shape)
             if got != expect:
