@@ -166,13 +166,9 @@ def psnr_db(a: Tensor, b: Tensor, valid: Optional[Tensor] = None) -> float:
 # ------------------------------------------------------------------------------------------------ run
 def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Optional[int] = None) -> dict:
     """Run an exported encoder once on the CPU provider; outputs by contract name."""
-    import onnxruntime as ort
+    from gssplat_ros.runtime.onnx_runtime import open_session, session_options
 
-    from gssplat_ros.runtime.onnx_runtime import session_options
-
-    sess = ort.InferenceSession(str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"])
-    if sess.get_modelmeta().custom_metadata_map.get("scatter") == "rows":  # races on several threads
-        sess = ort.InferenceSession(str(onnx_path), session_options(1), providers=["CPUExecutionProvider"])
+    sess = open_session(onnx_path, session_options(threads), ["CPUExecutionProvider"])
     feeds = inputs.as_dict()
     feed = {i.name: feeds[i.name].detach().float().cpu().numpy() for i in sess.get_inputs()}
     return {name: torch.from_numpy(a) for name, a in zip(OUTPUT_NAMES, sess.run(None, feed))}

@@ -62,9 +62,17 @@ def session_options(threads: Optional[int] = None):
     return so
 
 
-def _pools_with_row_scatter(sess) -> bool:
-    """Whether a session's graph was exported with scatter="rows" (its metadata says so)."""
-    return sess.get_modelmeta().custom_metadata_map.get("scatter") == "rows"
+def open_session(path: Union[str, Path], options, providers: list):
+    """An InferenceSession for `path`; a graph exported with scatter="rows" (its metadata says so) runs on
+    one intra-op thread, since its ScatterND(add) races on several (see the module docstring)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), options, providers=providers)
+    if sess.get_modelmeta().custom_metadata_map.get("scatter") == "rows" and options.intra_op_num_threads != 1:
+        log.warning("%s pools voxels with row-wise ScatterND, which races on several threads in onnxruntime: "
+                    "running it on 1 thread", Path(path).name)  # fmt: skip
+        sess = ort.InferenceSession(str(path), session_options(1), providers=providers)
+    return sess
 
 
 def providers_for(device: torch.device) -> list:
@@ -110,7 +118,6 @@ class OnnxRuntimeEncoder:
     def session(self, shape: Shape):
         """The session for (V, H, W), exporting and loading it on first use."""
         if shape not in self._sessions:
-            import onnxruntime as ort
 
             num_views, height, width = shape
             options = session_options(self.threads)
@@ -121,12 +128,7 @@ class OnnxRuntimeEncoder:
                 scatter = "rows" if single_thread_cpu else "elements"  # see the module docstring: rows race
                 path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
                                            scatter)
-            sess = ort.InferenceSession(str(path), options, providers=self.providers)
-            if _pools_with_row_scatter(sess) and options.intra_op_num_threads > 1:
-                log.warning("%s pools voxels with row-wise ScatterND, which races on several threads in "
-                            "onnxruntime: running it on 1 thread", path.name)  # fmt: skip
-                options = session_options(1)
-                sess = ort.InferenceSession(str(path), options, providers=self.providers)
+            sess = open_session(path, options, self.providers)
             expect = [num_views, 3, height, width]
             got = list(sess.get_inputs()[0].shape)
             if got != expect:
