@@ -44,11 +44,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18  # opset-20 GridSample gave wrong results on TensorRT 10.13; 18 is correct everywhere
 PRECISIONS = ("fp32", "fp16")
-# How the voxel pooling scatters: "elements" (ScatterElements, runs everywhere incl. TensorRT) or "rows"
-# (ScatterND with reduction add: ~5x faster in onnxruntime's CPU kernels, rejected by TensorRT 10.x, and
-# correct only in a single-threaded onnxruntime session: its CPU kernel splits the rows across threads
-# without atomics, so two threads adding to one voxel lose updates).
-SCATTERS = ("elements", "rows")
+# How the voxel pooling scatters: "elements" (one graph with ScatterElements, runs everywhere incl. TensorRT)
+# or "host" (for onnxruntime on the CPU: two graphs, the pooling between them on the host in torch).
+# onnxruntime's CPU kernels have no scatter-add that is fast and correct on several threads:
+# ScatterElements walks element by element (~60 ms of a 257 ms window at V=4 160x120, 2 threads) and a
+# reducing ScatterND splits its rows across threads without atomics, losing updates (an earlier "rows"
+# flavour did that; graphs whose metadata still says so run on one thread, see onnx_runtime.open_session).
+SCATTERS = ("elements", "host")
 METADATA_FORMAT = "gssplat_ros.encoder/1"
 # Sub-modules of GSsplatNet that run in half precision in an fp16 export (and may in a TensorRT fp16
 # engine). Everything else - geometry, voxel hashing and pooling, depth sweep - stays float32.
@@ -69,7 +71,7 @@ class ExportResult:
 # ------------------------------------------------------------------------------------------------ names
 def onnx_file_name(name: str, views: int, width: int, height: int, precision: str = "fp32",
                    scatter: str = "elements") -> str:
-    """`<name>_v<V>_<W>x<H>_<precision>[_rows].onnx`, e.g. tiny_sensor_v4_160x120_fp32.onnx."""
+    """`<name>_v<V>_<W>x<H>_<precision>[_host].onnx`, e.g. tiny_sensor_v4_160x120_fp32.onnx."""
     suffix = "" if scatter == "elements" else f"_{scatter}"
     return f"{name}_v{views}_{width}x{height}_{precision}{suffix}.onnx"
 
@@ -156,6 +158,12 @@ def to_mixed_fp16(net: nn.Module) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------------------ export
+def gaussians_graph_path(path: Union[str, Path]) -> Path:
+    """The second file of a scatter="host" export, next to the first: `<stem>_gaussians.onnx`."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_gaussians.onnx")
+
+
 def export_onnx(
     net: nn.Module,
     path: Union[str, Path],
@@ -178,16 +186,23 @@ def export_onnx(
         opset: ONNX opset (18 by default; TensorRT 10.3 reads 9..20).
         slim: simplify the graph with onnxslim (constant folding, dead-node removal).
         metadata: extra metadata_props entries (values JSON-encoded unless already strings).
-        scatter: "elements" (portable, TensorRT) or "rows" (onnxruntime only; see SCATTERS).
+        scatter: "elements" (one portable graph, TensorRT) or "host" (two graphs with the voxel pooling
+            between them, for onnxruntime on the CPU: `path` holds the first, gaussians_graph_path(path)
+            the second; see SCATTERS).
 
     Raises:
         ValueError: bad shape or precision.
         onnx.checker.ValidationError: the written graph is not valid ONNX.
     """
-    import onnx
-
-    from gssplat_ros.model.aggregation import SpatialAggregation
-    from gssplat_ros.model.network import ExportWrapper
+    from gssplat_ros.model.aggregation import default_table_size
+    from gssplat_ros.model.network import (
+        GAUSSIANS_GRAPH_INPUTS,
+        POOLING_INPUT_OUTPUTS,
+        ExportWrapper,
+        GaussiansGraph,
+        PoolingInputsGraph,
+        pool_on_host,
+    )
 
     check_shape(views, width, height)
     if precision not in PRECISIONS:
@@ -197,22 +212,49 @@ def export_onnx(
     cfg = net.cfg
     t0 = time.perf_counter()
     model_net = to_mixed_fp16(net) if precision == "fp16" else copy.deepcopy(net).float().eval()
-    for module in model_net.modules():
-        if isinstance(module, SpatialAggregation):
-            module.row_scatter = scatter == "rows"
     wrapper = ExportWrapper(model_net).eval()
     args = example_inputs(views, width, height, cfg.depth_mode)
     input_names = list(wrapper.graph_input_names())
     output_names = list(wrapper.graph_output_names())
+    meta = graph_metadata(cfg, views, width, height, precision, opset, slim)
+    meta["scatter"] = scatter
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+    doc = f"GSsplat encoder ({cfg.name}, {cfg.depth_mode} depth), V={views}, {width}x{height}"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if scatter == "elements":
+        nodes = _write_graph(wrapper, args, input_names, output_names, path, opset, slim, meta, doc)
+    else:  # two graphs; the second is written first, so a present first file means a complete pair
+        first, second = PoolingInputsGraph(model_net).eval(), GaussiansGraph(model_net).eval()
+        table_size = cfg.hash_table_size or default_table_size(views * height * width)
+        with torch.no_grad():
+            depth_full, color_feat, sem_feat, slot, columns = first(*args)
+            pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)
+        second_args = (args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
+        second_path = gaussians_graph_path(path)
+        meta.update({"table_size": str(table_size), "gaussians_graph": second_path.name})
+        nodes = _write_graph(second, second_args, list(GAUSSIANS_GRAPH_INPUTS), output_names, second_path, opset,
+                             slim, {**meta, "split_stage": "gaussians"}, doc + ": heads after the voxel pooling")
+        meta["split_stage"] = "pooling_inputs"
+        nodes += _write_graph(first, args, input_names, list(POOLING_INPUT_OUTPUTS), path, opset, slim, meta,
+                              doc + ": up to the voxel pooling (the host pools, then runs " + second_path.name + ")")
+    seconds = time.perf_counter() - t0
+    log.info("exported %s (%d nodes) in %.1f s", path, nodes, seconds)
+    return ExportResult(path, seconds, nodes, meta)
+
+
+def _write_graph(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], path: Path,
+                 opset: int, slim: bool, meta: dict[str, str], doc: str) -> int:
+    """Trace `module` on `args`, check it and write it atomically to `path`; returns the node count."""
+    import onnx
+
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
         raw = Path(tmp) / "raw.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings on shape checks and the legacy-exporter notice
             # The TorchScript exporter: fixed shapes need no torch.export machinery (nor onnxscript).
             torch.onnx.export(
-                wrapper, args, str(raw), opset_version=opset, dynamo=False, do_constant_folding=True,
+                module, args, str(raw), opset_version=opset, dynamo=False, do_constant_folding=True,
                 input_names=input_names, output_names=output_names,
             )  # fmt: skip
         model = onnx.load(str(raw))
@@ -220,18 +262,13 @@ def export_onnx(
             model = slim_model(model)
         fill_uniform_constants(model)
         _check_io(model, input_names, output_names)
-        meta = graph_metadata(cfg, views, width, height, precision, opset, slim)
-        meta["scatter"] = scatter
-        meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
         set_metadata(model, meta)
-        model.doc_string = f"GSsplat encoder ({cfg.name}, {cfg.depth_mode} depth), V={views}, {width}x{height}"
+        model.doc_string = doc
         onnx.checker.check_model(model, full_check=True)
         staged = Path(tmp) / path.name
         onnx.save(model, str(staged))
         os.replace(staged, path)  # atomic: concurrent exporters never see half a file
-    seconds = time.perf_counter() - t0
-    log.info("exported %s (%d nodes) in %.1f s", path, len(model.graph.node), seconds)
-    return ExportResult(path, seconds, len(model.graph.node), meta)
+    return len(model.graph.node)
 
 
 def fill_uniform_constants(model, min_bytes: int = 1 << 16) -> int:

@@ -165,11 +165,20 @@ def psnr_db(a: Tensor, b: Tensor, valid: Optional[Tensor] = None) -> float:
 
 # ------------------------------------------------------------------------------------------------ run
 def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Optional[int] = None) -> dict:
-    """Run an exported encoder once on the CPU provider; outputs by contract name."""
-    from gssplat_ros.runtime.onnx_runtime import open_session, session_options
+    """Run an exported encoder once on the CPU provider; outputs by contract name.
 
-    sess = open_session(onnx_path, session_options(threads), ["CPUExecutionProvider"])
+    For a scatter="host" export pass the first file: its second graph is found next to it.
+    """
+    from gssplat_ros.runtime.onnx_runtime import open_session, run_host_pooled, session_options
+
+    options = session_options(threads)
+    sess = open_session(onnx_path, options, ["CPUExecutionProvider"])
     feeds = inputs.as_dict()
+    meta = sess.get_modelmeta().custom_metadata_map
+    if meta.get("scatter") == "host":
+        second = open_session(Path(onnx_path).with_name(meta["gaussians_graph"]), options, ["CPUExecutionProvider"])
+        outs = run_host_pooled(sess, second, int(meta["table_size"]), feeds)
+        return dict(zip(OUTPUT_NAMES, outs))
     feed = {i.name: feeds[i.name].detach().float().cpu().numpy() for i in sess.get_inputs()}
     return {name: torch.from_numpy(a) for name, a in zip(OUTPUT_NAMES, sess.run(None, feed))}
 

@@ -29,6 +29,7 @@ from export.onnx_export import (  # noqa: E402
     to_mixed_fp16,
 )
 from export.parity import FP16_PSNR_DB, parity_inputs, run_parity  # noqa: E402
+from gssplat_ros.model.network import ExportWrapper  # noqa: E402
 from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES  # noqa: E402
 
 _TMP = Path(tempfile.mkdtemp(prefix="gssplat-export-tests-"))
@@ -97,9 +98,9 @@ def test_export_io_metadata_and_checker(depth_mode):
     assert len(meta["source_revision"]) == 40 or meta["source_revision"] == "unknown"
     ops = {n.op_type for n in model.graph.node}
     assert not ops & {"Det", "Inverse", "Unique", "Einsum", "Loop", "If"}, ops
-    # the voxel pooling's zero tables are built at run time, not stored (8192 x 18 floats each here)
+    # one voxel pooling for both branches; its zero table is built at run time, not stored (8192 x 34 floats)
     fills = {n.output[0] for n in model.graph.node if n.op_type == "ConstantOfShape"}
-    assert sum(n.input[0] in fills for n in model.graph.node if n.op_type == "ScatterElements") == 2
+    assert sum(n.input[0] in fills for n in model.graph.node if n.op_type == "ScatterElements") == 1
     stored = [numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node if n.op_type == "Constant"]
     assert not [a.shape for a in stored if a.nbytes >= 1 << 16 and (a == a.reshape(-1)[0]).all()]
 
@@ -155,18 +156,46 @@ def test_parity_fp16_render_within_half_a_db(depth_mode):
 
 
 @pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
-def test_row_scatter_graph_parity_and_ops(depth_mode):
-    """The onnxruntime-CPU flavour pools with ScatterND(add) rows and matches torch like the portable one."""
-    path = exported(depth_mode, scatter="rows")
-    assert path.name.endswith("_fp32_rows.onnx")
-    model = onnx.load(str(path))
-    ops = [n for n in model.graph.node if n.op_type.startswith("Scatter")]
-    assert [n.op_type for n in ops] == ["ScatterND", "ScatterND"]
-    assert all(a.s == b"add" for n in ops for a in n.attribute if a.name == "reduction")
-    assert read_metadata(model)["scatter"] == "rows"
+def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
+    """The onnxruntime-CPU flavour: two graphs without any scatter, the voxel pooling between them on the
+    host, matching torch like the portable graph."""
+    from export.onnx_export import gaussians_graph_path
+
+    path = exported(depth_mode, scatter="host")
+    second = gaussians_graph_path(path)
+    assert path.name.endswith("_fp32_host.onnx") and second.name.endswith("_fp32_host_gaussians.onnx")
+    first_model, second_model = onnx.load(str(path)), onnx.load(str(second))
+    for model in (first_model, second_model):
+        assert not [n.op_type for n in model.graph.node if n.op_type.startswith("Scatter")]
+        onnx.checker.check_model(model, full_check=True)
+    meta = read_metadata(first_model)
+    assert (meta["scatter"], meta["split_stage"], meta["gaussians_graph"]) == ("host", "pooling_inputs", second.name)
+    assert int(meta["table_size"]) >= 2 * 64 * 48 and read_metadata(second_model)["split_stage"] == "gaussians"
+    # the first graph takes the contract inputs, the second returns the contract outputs
+    assert [i.name for i in first_model.graph.input] == list(ExportWrapper(tiny_net(depth_mode)).graph_input_names())
+    assert [o.name for o in second_model.graph.output] == list(ExportWrapper.graph_output_names())
     report = run_parity(tiny_net(depth_mode), path, 2, 64, 48, "fp32", scene(depth_mode))
     assert report.max_abs["means_m"] <= 1e-3 and report.max_abs["sem_logits"] <= 1e-3
     assert report.passed, report.failures
+
+
+def test_split_forward_equals_the_network_exactly():
+    """PoolingInputsGraph -> pool_on_host -> GaussiansGraph computes forward()'s outputs bit for bit."""
+    from export.onnx_export import example_inputs
+    from gssplat_ros.model.aggregation import default_table_size
+    from gssplat_ros.model.network import GaussiansGraph, PoolingInputsGraph, pool_on_host
+
+    for depth_mode in ("sensor", "estimated"):
+        net = tiny_net(depth_mode).eval()
+        args = example_inputs(3, 32, 24, depth_mode)
+        with torch.no_grad():
+            ref = net(*args)
+            depth_full, color_feat, sem_feat, slot, columns = PoolingInputsGraph(net)(*args)
+            table_size = net.cfg.hash_table_size or default_table_size(3 * 32 * 24)
+            pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)
+            got = GaussiansGraph(net)(args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
+        for name, value in zip(OUTPUT_NAMES, got):
+            assert torch.equal(value, ref[name]), (depth_mode, name)
 
 
 def test_parity_fp32_v4_160x120_sensor():

@@ -27,10 +27,10 @@ def _shape_args(p: argparse.ArgumentParser, views: int = 4, width: int = 160, he
 
 
 def _scatter_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scatter", default="elements", choices=("elements", "rows"),
-                   help="voxel pooling as ScatterElements (portable, TensorRT) or row-wise ScatterND "
-                        "(onnxruntime only, faster on its CPU provider, correct only with 1 intra-op thread); "
-                        "default elements")  # fmt: skip
+    p.add_argument("--scatter", default="elements", choices=("elements", "host"),
+                   help="elements: one portable graph pooling voxels with ScatterElements (TensorRT, CUDA); "
+                        "host: two graphs for onnxruntime on the CPU, the voxel pooling between them in torch "
+                        "(<file> and <file stem>_gaussians.onnx); default elements")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +77,12 @@ def _run_onnx(args) -> int:
         args.depth_mode, args.scatter,
     )  # fmt: skip
     print(f"wrote {result.path} ({result.num_nodes} nodes, {result.seconds:.1f} s)")
+    if args.scatter == "host":
+        from export.onnx_export import gaussians_graph_path
+
+        print(f"  and its second graph {gaussians_graph_path(result.path)} (onnxruntime on the CPU only; "
+              "TensorRT takes --scatter elements)")  # fmt: skip
+        return 0
     problems = check_model(result.path)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:

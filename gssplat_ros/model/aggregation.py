@@ -20,10 +20,11 @@ scatter_add (ONNX ScatterElements, reduction add), gathered back, weighted by th
 its voxel centre (1 at the centre, 0 at a corner), concatenated with the point's own feature and reduced
 by conv + GELU. Pixels without valid depth neither contribute to nor read from the table.
 
-For onnxruntime on the CPU the pooling can export as a row-wise ScatterND (reduction add) instead
-(`SpatialAggregation.row_scatter`): onnxruntime's element-wise ScatterElements walks every element of
-the expanded index (34.7 against 3.0 ms for 77k points x 18 columns, one thread), but TensorRT 10.x
-rejects a reducing ScatterND, so the portable graph keeps ScatterElements.
+The colour and semantic aggregations share one index, so the network pools both feature maps with a
+single scatter (`pooled_maps`). onnxruntime's CPU ScatterElements walks element by element (~60 ms of a
+V=4 160x120 window), so the onnxruntime CPU runtime runs the pooling on the host between two graphs
+(network.PoolingInputsGraph / GaussiansGraph, export scatter="host"); TensorRT and CUDA keep the one
+portable graph.
 """
 
 from __future__ import annotations
@@ -91,38 +92,34 @@ def voxel_index_maps(
 
 
 class RowScatterAdd(torch.autograd.Function):
-    """table.index_add(0, slot, rows), exported as one ONNX ScatterND(reduction="add") over whole rows."""
+    """zeros(table_size, D).index_add(0, slot, rows) with its gradient (eager torch only)."""
 
     @staticmethod
-    def forward(ctx, table: Tensor, slot: Tensor, rows: Tensor) -> Tensor:
+    def forward(ctx, slot: Tensor, rows: Tensor, table_size: int) -> Tensor:
         ctx.save_for_backward(slot)
-        return table.index_add(0, slot, rows)
+        # in place on a fresh zero table: copying the table first (out-of-place index_add) costs about as
+        # much as the scatter itself (2^17 x 34 floats at V=4 160x120)
+        return rows.new_zeros(table_size, rows.shape[1]).index_add_(0, slot, rows)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (slot,) = ctx.saved_tensors
-        return grad, None, grad.index_select(0, slot)
-
-    @staticmethod
-    def symbolic(g, table, slot, rows):
-        axes = g.op("Constant", value_t=torch.tensor([1], dtype=torch.int64))
-        return g.op("ScatterND", table, g.op("Unsqueeze", slot, axes), rows, reduction_s="add")
+        return None, grad.index_select(0, slot), None
 
 
-def pool_rows(src: Float[Tensor, "N D+2"], index: VoxelIndex, row_scatter: bool = False):
+def pool_rows(src: Float[Tensor, "N D+2"], index: VoxelIndex):
     """(voxel sums [N, D], factor [N, 1]) for rows [feature * valid, valid, tag * valid]: the mean of a
     point's voxel is sums * factor (factor = 1 / count, 0 for invalid or collided points).
 
-    row_scatter: export the pooling as ONNX ScatterND (RowScatterAdd) instead of ScatterElements
-        (scatter_add); outside an ONNX export the row-wise index_add always runs.
+    Eager torch pools with a row-wise index_add; an ONNX export with ScatterElements (reduction add).
     """
     num_points, width = src.shape
     dim = width - 2
-    table = torch.zeros(index.table_size, width, dtype=src.dtype, device=src.device)
-    if row_scatter or not torch.onnx.is_in_onnx_export():
-        # eager torch too: index_add is ~3x faster than scatter_add on the CPU (77k x 18: 3.4 vs 9.5 ms)
-        table = RowScatterAdd.apply(table, index.slot, src)
+    if not torch.onnx.is_in_onnx_export():
+        # index_add is ~3x faster than scatter_add on the CPU (77k x 18: 3.4 vs 9.5 ms)
+        table = RowScatterAdd.apply(index.slot, src, index.table_size)
     else:  # the portable graph: ONNX ScatterElements (reduction add)
+        table = torch.zeros(index.table_size, width, dtype=src.dtype, device=src.device)
         table = table.scatter_add(0, index.slot[:, None].expand(num_points, width), src)
     pooled = table.index_select(0, index.slot)  # [N, D+2]
     inv_count = 1.0 / pooled[:, dim : dim + 1].clamp(min=1.0)
@@ -130,11 +127,34 @@ def pool_rows(src: Float[Tensor, "N D+2"], index: VoxelIndex, row_scatter: bool 
     return pooled[:, :dim], inv_count * (index.valid * same_voxel)
 
 
-def voxel_mean(features: Float[Tensor, "N D"], index: VoxelIndex, row_scatter: bool = False) -> Float[Tensor, "N D"]:
+def voxel_mean(features: Float[Tensor, "N D"], index: VoxelIndex) -> Float[Tensor, "N D"]:
     """Mean feature of each point's voxel over the valid points (zeros for invalid or collided points)."""
     valid = index.valid
-    sums, factor = pool_rows(torch.cat([features * valid, valid, index.tag * valid], dim=1), index, row_scatter)
+    sums, factor = pool_rows(torch.cat([features * valid, valid, index.tag * valid], dim=1), index)
     return sums * factor
+
+
+def pooled_maps(
+    features: list[Float[Tensor, "V D H W"]], index: VoxelIndex
+) -> list[Float[Tensor, "V D H W"]]:
+    """closeness * voxel mean of every feature map, all maps pooled by one scatter (they share `index`).
+
+    The valid and tag columns are pooled once for all maps; the per-point factors are applied channel-first
+    (fast broadcasts) and only the table rows are channel-last. Each map's result equals voxel_mean's
+    (times the closeness weight) exactly: the scatter sums every column independently.
+    """
+    num_views, _, height, width = features[0].shape
+    dims = [f.shape[1] for f in features]
+
+    def maps(column: Tensor) -> Tensor:  # [N, 1] -> [V, 1, H, W] (same memory order)
+        return column.reshape(num_views, 1, height, width)
+
+    valid = maps(index.valid)
+    src = torch.cat([*(f * valid for f in features), valid, maps(index.tag) * valid], dim=1)  # [V, sum D + 2, H, W]
+    src = src.permute(0, 2, 3, 1).reshape(num_views * height * width, sum(dims) + 2)
+    sums, factor = pool_rows(src, index)  # [N, sum D], [N, 1]
+    pooled = sums.reshape(num_views, height, width, sum(dims)).permute(0, 3, 1, 2) * maps(factor * index.weight)
+    return list(pooled.split(dims, dim=1)) if len(dims) > 1 else [pooled]
 
 
 class SpatialAggregation(nn.Module):
@@ -143,19 +163,10 @@ class SpatialAggregation(nn.Module):
     def __init__(self, channels: int, kernel: int = 1):
         super().__init__()
         self.reduce = nn.Conv2d(2 * channels, channels, kernel, 1, kernel // 2)
-        self.row_scatter = False  # set by the exporter for onnxruntime-only graphs (see the module docstring)
 
     def forward(self, features: Float[Tensor, "V D H W"], index: VoxelIndex) -> Float[Tensor, "V D H W"]:
-        # voxel_mean's maths, with the per-point factors applied channel-first (fast broadcasts) and
-        # only the table rows channel-last
-        num_views, dim, height, width = features.shape
+        return self.combine(features, pooled_maps([features], index)[0])
 
-        def maps(column: Tensor) -> Tensor:  # [N, 1] -> [V, 1, H, W] (same memory order)
-            return column.reshape(num_views, 1, height, width)
-
-        valid = maps(index.valid)
-        src = torch.cat([features * valid, valid, maps(index.tag) * valid], dim=1)  # [V, D+2, H, W]
-        src = src.permute(0, 2, 3, 1).reshape(num_views * height * width, dim + 2)
-        sums, factor = pool_rows(src, index, self.row_scatter)  # [N, D], [N, 1]
-        pooled = sums.reshape(num_views, height, width, dim).permute(0, 3, 1, 2) * maps(factor * index.weight)
+    def combine(self, features: Float[Tensor, "V D H W"], pooled: Float[Tensor, "V D H W"]) -> Float[Tensor, "V D H W"]:
+        """The learned part: own features and their pooled voxel means (from pooled_maps) -> [V, D, H, W]."""
         return F.gelu(self.reduce(torch.cat([features, pooled], dim=1)))

@@ -21,7 +21,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from gssplat_ros.gaussians import rgb_to_sh_dc
-from gssplat_ros.model.aggregation import SpatialAggregation, VoxelIndex, voxel_index_maps
+from gssplat_ros.model.aggregation import SpatialAggregation, VoxelIndex, pooled_maps, voxel_index_maps
 from gssplat_ros.model.config import ModelConfig
 from gssplat_ros.model.depth import CascadeDepth
 from gssplat_ros.model.encoder import ColorDecoder, Encoder, SemanticDecoder
@@ -48,7 +48,7 @@ class _Trunk(NamedTuple):
     valid: Tensor  # [V, H, W] 0/1
     means0: Tensor  # [V, 3, H, W] world (channel-first)
     index: Optional[VoxelIndex]  # voxel table of all valid pixels (None without aggregation)
-    sem_feat: Tensor  # [V, Dd, H, W] aggregated semantic features
+    sem_feat: Tensor  # [V, Dd, H, W] semantic features before aggregation
     context_logits: Tensor  # [V, C, H, W]
 
 
@@ -118,11 +118,56 @@ class GSsplatNet(nn.Module):
             color_offsets / sem_offsets [V,H,W,3] (world, before gating), and depth_levels (list of
             [V,1,h,w], coarse to fine; empty in sensor mode).
         """
-        cfg = self.cfg
         self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
-        num_views, _, height, width = images.shape
         trunk = self._trunk(images, K, world_from_cam, cam_from_world, depth)
-        depth_full, valid, means0, rot = trunk.depth_full, trunk.valid, trunk.means0, world_from_cam[:, :3, :3]
+        color_feat = self.color_decoder(trunk.color)
+        color_feat, sem_feat = self._aggregate(color_feat, trunk.sem_feat, trunk.index)
+        color, sem, sh = self._gaussians(images, K, world_from_cam, trunk.depth_full, color_feat, sem_feat,
+                                         trunk.valid, trunk.means0)  # fmt: skip
+        return {
+            **_contract_outputs(color, sem, sh, trunk.depth_full),
+            # ---- training extras
+            "context_logits": trunk.context_logits,
+            "means0": trunk.means0.permute(0, 2, 3, 1),
+            "valid": trunk.valid,
+            "color_gate_logits": color["gate_logits"],
+            "sem_gate_logits": sem["gate_logits"],
+            "color_gate": color["gate"],
+            "sem_gate": sem["gate"],
+            "color_offsets": color["offsets"],
+            "sem_offsets": sem["offsets"],
+            "depth_levels": trunk.depth_levels,
+        }
+
+    def _aggregate(self, color_feat: Tensor, sem_feat: Tensor, index: Optional[VoxelIndex]) -> tuple[Tensor, Tensor]:
+        """Spatial-unit aggregation of both branches ([V, Dd, H, W] each); both are pooled by one scatter."""
+        if not self.cfg.aggregate:
+            return color_feat, sem_feat
+        color_pooled, sem_pooled = pooled_maps([color_feat, sem_feat], index)
+        return self.color_aggregate.combine(color_feat, color_pooled), self.semantic_aggregate.combine(sem_feat, sem_pooled)
+
+    def _gaussians(
+        self,
+        images: Float[Tensor, "V 3 H W"],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        depth_full: Float[Tensor, "V H W"],
+        color_feat: Float[Tensor, "V D H W"],
+        sem_feat: Float[Tensor, "V D H W"],
+        valid: Optional[Tensor] = None,
+        means0: Optional[Tensor] = None,
+    ) -> tuple[dict, dict, Tensor]:
+        """Heads and Gaussian decoding after the aggregation: (colour set, semantic set, SH [V, H, W, K, 3]).
+
+        valid and means0 are recomputed from depth_full when not given (the split export's second graph).
+        """
+        cfg = self.cfg
+        num_views, _, height, width = images.shape
+        if valid is None:
+            valid = (depth_full > 0).to(images.dtype)  # [V, H, W]
+        if means0 is None:
+            means0 = unproject_maps(K, depth_full, world_from_cam)  # [V, 3, H, W]
+        rot = world_from_cam[:, :3, :3]
         geo = ViewGeometry(
             means0=means0,
             depth=depth_full,
@@ -131,11 +176,6 @@ class GSsplatNet(nn.Module):
             quat_world_from_cam=rotmat_to_quat(rot),
             inv_focal_sum=1.0 / K[:, 0, 0] + 1.0 / K[:, 1, 1],
         )
-        color_feat = self.color_decoder(trunk.color)
-        if cfg.aggregate:
-            color_feat = self.color_aggregate(color_feat, trunk.index)
-        depth_levels, sem_feat, context_logits = trunk.depth_levels, trunk.sem_feat, trunk.context_logits
-
         color_raw = self.color_head(torch.cat([color_feat, images], dim=1))  # [V, 12 + 3K, H, W]
         color = decode_gaussians(color_raw, geo, cfg, with_payload=False)  # SH below
         sem = decode_gaussians(self.semantic_head(sem_feat), geo, cfg)
@@ -147,31 +187,7 @@ class GSsplatNet(nn.Module):
         sh = torch.cat([sh[:, :3] + rgb_to_sh_dc(images), sh[:, 3:]], dim=1)
         sh = sh.permute(0, 2, 3, 1).reshape(num_views, height * width, num_bases, 3)
         sh = self.sh_rotation(sh, rot).reshape(num_views, height, width, num_bases, 3).contiguous()
-
-        return {
-            "color_means": color["means"],
-            "color_quats": color["quats"],
-            "color_scales": color["scales"],
-            "color_opacities": color["opacities"],
-            "color_sh": sh,
-            "sem_means": sem["means"],
-            "sem_quats": sem["quats"],
-            "sem_scales": sem["scales"],
-            "sem_opacities": sem["opacities"],
-            "sem_logits": sem["payload"],
-            "depth": depth_full,
-            # ---- training extras
-            "context_logits": context_logits,
-            "means0": means0.permute(0, 2, 3, 1),
-            "valid": valid,
-            "color_gate_logits": color["gate_logits"],
-            "sem_gate_logits": sem["gate_logits"],
-            "color_gate": color["gate"],
-            "sem_gate": sem["gate"],
-            "color_offsets": color["offsets"],
-            "sem_offsets": sem["offsets"],
-            "depth_levels": depth_levels,
-        }
+        return color, sem, sh
 
     def _trunk(self, images, K, world_from_cam, cam_from_world, depth) -> _Trunk:
         """Encoder, depth, unprojection, voxel index and the whole semantic branch up to its head."""
@@ -192,10 +208,7 @@ class GSsplatNet(nn.Module):
             cues = quarter_geometry(depth_quarter.detach(), K, world_from_cam, width)  # [V, 4, H/4, W/4]
             quarter = quarter + self.semantic_geometry(cues)
         sem_feat, context_logits = self.semantic_decoder(self.encoder.semantic(quarter), depth_quarter / cfg.far_m)
-        index = None
-        if cfg.aggregate:
-            index = voxel_index_maps(means0, valid, cfg.voxel_size_m, cfg.hash_table_size)
-            sem_feat = self.semantic_aggregate(sem_feat, index)
+        index = voxel_index_maps(means0, valid, cfg.voxel_size_m, cfg.hash_table_size) if cfg.aggregate else None
         return _Trunk(color, depth_levels, depth_full, valid, means0, index, sem_feat, context_logits)
 
     def semantic_logits(
@@ -213,7 +226,8 @@ class GSsplatNet(nn.Module):
         """
         self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
         trunk = self._trunk(images, K, world_from_cam, cam_from_world, depth)
-        raw = self.semantic_head(trunk.sem_feat)  # [V, 12 + C, H, W]
+        sem_feat = self.semantic_aggregate(trunk.sem_feat, trunk.index) if self.cfg.aggregate else trunk.sem_feat
+        raw = self.semantic_head(sem_feat)  # [V, 12 + C, H, W]
         return trunk.context_logits, raw[:, NUM_GEOMETRY_CHANNELS:].permute(0, 2, 3, 1)
 
     def estimate_depth(
@@ -235,6 +249,23 @@ class GSsplatNet(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _contract_outputs(color: dict, sem: dict, sh: Tensor, depth_full: Tensor) -> dict:
+    """The OUTPUT_NAMES entries ([V, H, W, ...]) from the decoded Gaussian sets."""
+    return {
+        "color_means": color["means"],
+        "color_quats": color["quats"],
+        "color_scales": color["scales"],
+        "color_opacities": color["opacities"],
+        "color_sh": sh,
+        "sem_means": sem["means"],
+        "sem_quats": sem["quats"],
+        "sem_scales": sem["scales"],
+        "sem_opacities": sem["opacities"],
+        "sem_logits": sem["payload"],
+        "depth": depth_full,
+    }
 
 
 class ExportWrapper(nn.Module):
@@ -276,3 +307,57 @@ class ExportWrapper(nn.Module):
     def graph_output_names() -> tuple[str, ...]:
         """OUTPUT_NAMES with `depth` renamed to GRAPH_DEPTH_OUTPUT (unique ONNX value names)."""
         return tuple(GRAPH_DEPTH_OUTPUT if n == "depth" else n for n in OUTPUT_NAMES)
+
+
+# ---------------------------------------------------------------------------------------------- split export
+# onnxruntime's CPU kernels have no scatter-add that is both fast and correct on several threads
+# (ScatterElements walks element by element; a reducing ScatterND races), so the onnxruntime CPU runtime
+# runs the network as two graphs with the voxel pooling between them on the host (torch index_add):
+#   PoolingInputsGraph:  contract inputs -> depth, both branches' features, the voxel index
+#   GaussiansGraph:      ... + the pooled features -> the contract outputs
+# Together they compute exactly GSsplatNet.forward's contract outputs.
+POOLING_INPUT_OUTPUTS = ("depth_full", "color_feat", "sem_feat", "voxel_slot", "voxel_columns")
+GAUSSIANS_GRAPH_INPUTS = ("images", "K", "world_from_cam", "depth_full", "color_feat", "color_pooled",
+                          "sem_feat", "sem_pooled")  # fmt: skip
+
+
+class PoolingInputsGraph(nn.Module):
+    """First graph of the split export: (images, K, world_from_cam, cam_from_world[, depth]) ->
+    depth_full [V, H, W], color_feat / sem_feat [V, Dd, H, W] (before aggregation), voxel_slot [N]
+    int64 and voxel_columns [N, 3] = (valid, tag, closeness weight) for N = V H W points."""
+
+    def __init__(self, net: GSsplatNet):
+        super().__init__()
+        if not net.cfg.aggregate:
+            raise ValueError("the split export is for models with spatial aggregation (cfg.aggregate)")
+        self.net = net
+
+    def forward(self, images, K, world_from_cam, cam_from_world, depth=None) -> tuple[Tensor, ...]:
+        trunk = self.net._trunk(images, K, world_from_cam, cam_from_world, depth)
+        index = trunk.index
+        columns = torch.cat([index.valid, index.tag, index.weight], dim=1)  # [N, 3]
+        # every contract input stays a graph input, as in ExportWrapper (sensor mode never reads cam_from_world)
+        depth_full = trunk.depth_full + 0.0 * cam_from_world[:1, 3:, 3:].reshape(1, 1, 1)
+        return depth_full, self.net.color_decoder(trunk.color), trunk.sem_feat, index.slot, columns
+
+
+class GaussiansGraph(nn.Module):
+    """Second graph of the split export: GAUSSIANS_GRAPH_INPUTS -> the contract outputs (OUTPUT_NAMES order)."""
+
+    def __init__(self, net: GSsplatNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images, K, world_from_cam, depth_full, color_feat, color_pooled, sem_feat, sem_pooled):
+        net = self.net
+        color_feat = net.color_aggregate.combine(color_feat, color_pooled)
+        sem_feat = net.semantic_aggregate.combine(sem_feat, sem_pooled)
+        color, sem, sh = net._gaussians(images, K, world_from_cam, depth_full, color_feat, sem_feat)
+        out = _contract_outputs(color, sem, sh, depth_full)
+        return tuple(out[name] for name in OUTPUT_NAMES)
+
+
+def pool_on_host(color_feat: Tensor, sem_feat: Tensor, slot: Tensor, columns: Tensor, table_size: int):
+    """The pooling between the two split graphs: (color_pooled, sem_pooled), [V, Dd, H, W] each."""
+    index = VoxelIndex(slot, columns[:, 1:2], columns[:, 2:3], columns[:, 0:1], table_size)
+    return tuple(pooled_maps([color_feat, sem_feat], index))

@@ -70,9 +70,10 @@ def onnx_for_checkpoint(
 ) -> Path:
     """The exported encoder ONNX for a checkpoint and shape: from the cache, or exported now (seconds).
 
-    scatter: "rows" for an onnxruntime-CPU-only graph (see export.onnx_export.SCATTERS).
+    scatter: "host" for the onnxruntime-CPU pair of graphs (the returned path is the first; see
+        export.onnx_export.SCATTERS).
     """
-    from export.onnx_export import export_onnx, onnx_file_name
+    from export.onnx_export import export_onnx, gaussians_graph_path, onnx_file_name
 
     stem = Path(stem)
     weights = stem.with_suffix(".safetensors")
@@ -87,7 +88,7 @@ def onnx_for_checkpoint(
     # weights, config and exporter code all key the folder
     folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{stem.name}-{digest[:12]}-{code[:8]}"
     path = folder / onnx_file_name(stem.name, views, width, height, precision, scatter)
-    if path.exists():
+    if path.exists() and (scatter != "host" or gaussians_graph_path(path).exists()):
         log.debug("reusing %s", path)
         return path
     from gssplat_ros.model.checkpoint import load_model

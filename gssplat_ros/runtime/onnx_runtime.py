@@ -7,12 +7,12 @@ Usage:
 
 The graph for each window shape is exported from the checkpoint on first use and cached (see
 engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
-loads its own graph on first sight. The graph pools voxels with the portable ScatterElements
-(reduction add), except in a single-threaded CPU session, which gets the row-wise ScatterND (export
-scatter="rows", ~5x faster): onnxruntime's CPU ScatterND with reduction="add" splits the update rows
-across its intra-op threads without atomics, so rows of the same voxel updated on two threads at once
-lose updates (measured: logits off by up to 0.9 against torch, different on every run, at V=4 160x120
-with 2 threads). CPU sessions use full graph optimisation, no busy-waiting
+loads its own graph on first sight. On the CPU provider the network runs as two graphs with the voxel
+pooling between them in torch (export scatter="host"): onnxruntime's CPU kernels have no scatter-add
+that is both fast and correct on several threads (ScatterElements walks element by element; a reducing
+ScatterND splits its rows across intra-op threads without atomics and loses updates, which an earlier
+"rows" flavour did: logits off by up to 0.9 at V=4 160x120 with 2 threads). The CUDA provider runs the
+one portable graph (ScatterElements). CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
 keeps them).
@@ -111,6 +111,8 @@ class OnnxRuntimeEncoder:
         self.info = RuntimeInfo("onnxruntime", model_cfg.depth_mode, model_cfg.num_classes, names, device)
         self.providers = providers_for(device)
         self._sessions: dict[Shape, object] = {}
+        self._gaussian_sessions: dict[Shape, object] = {}  # the second graph of a scatter="host" pair
+        self._table_sizes: dict[Shape, int] = {}
         self._on_cuda: dict[Shape, bool] = {}
         self.onnx_paths: dict[Shape, Path] = {}
 
@@ -124,11 +126,19 @@ class OnnxRuntimeEncoder:
             if self.fixed_onnx is not None:
                 path = self.fixed_onnx
             else:
-                single_thread_cpu = self.providers == ["CPUExecutionProvider"] and options.intra_op_num_threads == 1
-                scatter = "rows" if single_thread_cpu else "elements"  # see the module docstring: rows race
+                scatter = "host" if self.providers == ["CPUExecutionProvider"] else "elements"  # module docstring
                 path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
                                            scatter)
             sess = open_session(path, options, self.providers)
+            meta = sess.get_modelmeta().custom_metadata_map
+            if meta.get("split_stage") == "gaussians":
+                raise ValueError(f"{path} is the second graph of a split export; pass the first one")
+            if meta.get("scatter") == "host":
+                second = Path(path).with_name(meta["gaussians_graph"])
+                if not second.exists():
+                    raise FileNotFoundError(f"{path} needs its second graph {second} (export both files together)")
+                self._gaussian_sessions[shape] = open_session(second, options, self.providers)
+                self._table_sizes[shape] = int(meta["table_size"])
             expect = [num_views, 3, height, width]
             got = list(sess.get_inputs()[0].shape)
             if got != expect:
@@ -151,8 +161,11 @@ class OnnxRuntimeEncoder:
         missing = [i.name for i in sess.get_inputs() if i.name not in feeds]
         if missing:
             raise ValueError(f"the {self.info.depth_mode}-depth encoder needs input(s) {missing}")
-        if self._on_cuda[(num_views, height, width)]:
+        shape = (num_views, height, width)
+        if self._on_cuda[shape]:
             outs = self._run_cuda(sess, feeds)
+        elif shape in self._gaussian_sessions:
+            outs = run_host_pooled(sess, self._gaussian_sessions[shape], self._table_sizes[shape], feeds)
         else:
             feed = {i.name: _as_numpy(feeds[i.name]) for i in sess.get_inputs()}
             outs = [torch.from_numpy(a) for a in sess.run(None, feed)]
@@ -176,6 +189,21 @@ class OnnxRuntimeEncoder:
         torch.cuda.current_stream(device).synchronize()  # inputs written by torch before ORT reads them
         sess.run_with_iobinding(binding)
         return outs
+
+
+def run_host_pooled(first, second, table_size: int, feeds: dict[str, Tensor]) -> list[Tensor]:
+    """Run a scatter="host" pair: the first graph, the voxel pooling in torch, the second graph.
+
+    Returns the contract outputs in OUTPUT_NAMES order (CPU tensors).
+    """
+    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS, pool_on_host
+
+    feed = {i.name: _as_numpy(feeds[i.name]) for i in first.get_inputs()}
+    mid = dict(zip(POOLING_INPUT_OUTPUTS, first.run(None, feed)))  # numpy
+    color_pooled, sem_pooled = pool_on_host(*(torch.from_numpy(mid[n]) for n in POOLING_INPUT_OUTPUTS[1:]),
+                                            table_size)  # fmt: skip
+    values = {**feed, **mid, "color_pooled": color_pooled.numpy(), "sem_pooled": sem_pooled.numpy()}
+    return [torch.from_numpy(a) for a in second.run(None, {i.name: values[i.name] for i in second.get_inputs()})]
 
 
 def device_is_cuda(runtime: OnnxRuntimeEncoder) -> bool:
