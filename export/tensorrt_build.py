@@ -143,10 +143,15 @@ def build_engine(onnx_path: Union[str, Path], engine_path: Union[str, Path], cfg
     cfg = cfg or BuildConfig()
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
-    trt = require_tensorrt()
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     if not onnx_path.exists():
         raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
+    from export.onnx_export import read_metadata
+
+    if read_metadata(onnx_path).get("scatter") == "host":  # half of the onnxruntime-CPU pair: not an encoder
+        raise ValueError(f"{onnx_path.name} is one graph of the onnxruntime-CPU pair (--scatter host); "
+                         "TensorRT builds the portable graph (--scatter elements)")  # fmt: skip
+    trt = require_tensorrt()
     warnings: list[str] = []
     if cfg.check_ops:
         from export.trt_ops import assert_tensorrt_compatible

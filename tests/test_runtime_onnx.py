@@ -81,6 +81,33 @@ def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
     make_runtime("onnxruntime", stem, "sensor", "cpu", 3, 32, 24)
 
 
+def test_a_given_host_pair_runs_and_half_a_pair_is_a_clear_error(tmp_path, cache_dir):
+    """onnx_path naming the first graph of a --scatter host pair finds its second one; the second alone,
+    or a first without its second, fails naming the file; a cached pair missing its half is re-exported."""
+    import shutil
+
+    from export.onnx_export import gaussians_graph_path
+    from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
+    from gssplat_ros.runtime.onnx_runtime import make_onnxruntime
+    from tests.test_export import exported
+
+    stem = tiny_checkpoint("sensor")
+    first = exported("sensor", scatter="host")
+    inputs = _inputs("sensor")
+    ref = make_runtime("torch", str(stem), "sensor", "cpu")(inputs)
+    out = make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=first)(inputs)
+    assert torch.allclose(out["sem_logits"], ref["sem_logits"], atol=1e-3)
+    with pytest.raises(ValueError, match="second graph of a split export"):
+        make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=gaussians_graph_path(first))
+    lonely = tmp_path / first.name
+    shutil.copy(first, lonely)
+    with pytest.raises(FileNotFoundError, match=gaussians_graph_path(lonely).name):
+        make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=lonely)
+    cached = onnx_for_checkpoint(stem, 2, 64, 48, scatter="host")
+    gaussians_graph_path(cached).unlink()
+    assert onnx_for_checkpoint(stem, 2, 64, 48, scatter="host") == cached and gaussians_graph_path(cached).exists()
+
+
 def test_session_threads_and_no_spinning(monkeypatch):
     from gssplat_ros.runtime.onnx_runtime import session_options
 

@@ -297,6 +297,24 @@ def test_build_engine_refuses_an_incompatible_graph_before_building(tmp_path, mo
     assert "built" not in calls
 
 
+def test_build_engine_refuses_the_onnxruntime_cpu_pair(tmp_path, monkeypatch, capsys):
+    """Either graph of a --scatter host export is only half the encoder: one clear error, nothing built."""
+    from export.onnx_export import gaussians_graph_path
+    from gssplat_ros.cli import main
+    from tests.test_export import exported
+
+    calls: dict = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(calls))
+    first = exported("sensor", scatter="host")
+    for path in (first, gaussians_graph_path(first)):
+        with pytest.raises(ValueError, match="--scatter elements"):
+            build_engine(path, tmp_path / "e.engine")
+    assert "built" not in calls and not (tmp_path / "e.engine").exists()
+    assert main(["export", "tensorrt", "--onnx", str(first), "--out", str(tmp_path / "e.engine")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--scatter elements" in err
+
+
 # ------------------------------------------------------------------------------------------------ real TensorRT
 @pytest.mark.skipif(not (HAS_TRT and torch.cuda.is_available()), reason="needs TensorRT and CUDA")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
