@@ -108,6 +108,22 @@ def test_a_given_host_pair_runs_and_half_a_pair_is_a_clear_error(tmp_path, cache
     assert onnx_for_checkpoint(stem, 2, 64, 48, scatter="host") == cached and gaussians_graph_path(cached).exists()
 
 
+def test_a_model_without_aggregation_runs_as_one_graph(tmp_path):
+    """No voxel pooling, nothing to split: the CPU runtime exports the single graph and matches torch."""
+    from gssplat_ros.model import GSsplatNet, ModelConfig
+    from gssplat_ros.model.checkpoint import save_checkpoint
+
+    cfg = ModelConfig.preset("tiny", depth_mode="sensor", aggregate=False)
+    torch.manual_seed(0)
+    stem = tmp_path / "no_agg"
+    save_checkpoint(stem, GSsplatNet(cfg), cfg, {})
+    runtime = make_runtime("onnxruntime", str(stem), "sensor", "cpu", 2, 64, 48)
+    assert next(iter(runtime.onnx_paths.values())).name == "no_agg_v2_64x48_fp32.onnx"
+    inputs = _inputs("sensor")
+    out, ref = runtime(inputs), make_runtime("torch", str(stem), "sensor", "cpu")(inputs)
+    assert torch.allclose(out["sem_logits"], ref["sem_logits"], atol=1e-3)
+
+
 def test_session_threads_and_no_spinning(monkeypatch):
     from gssplat_ros.runtime.onnx_runtime import session_options
 

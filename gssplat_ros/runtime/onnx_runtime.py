@@ -126,7 +126,9 @@ class OnnxRuntimeEncoder:
             if self.fixed_onnx is not None:
                 path = self.fixed_onnx
             else:
-                scatter = "host" if self.providers == ["CPUExecutionProvider"] else "elements"  # module docstring
+                # the host-pooled pair on the CPU (module docstring); a model without aggregation has no pooling
+                on_cpu = self.providers == ["CPUExecutionProvider"]
+                scatter = "host" if on_cpu and self.cfg.aggregate else "elements"
                 path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
                                            scatter)
             sess = open_session(path, options, self.providers)
