@@ -169,16 +169,16 @@ def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Op
 
     For a scatter="host" export pass the first file: its second graph is found next to it.
     """
-    from gssplat_ros.runtime.onnx_runtime import open_session, run_host_pooled, session_options
+    from gssplat_ros.runtime.onnx_runtime import open_session, run_host_pooled, second_graph, session_options
 
     options = session_options(threads)
     sess = open_session(onnx_path, options, ["CPUExecutionProvider"])
     feeds = inputs.as_dict()
-    meta = sess.get_modelmeta().custom_metadata_map
-    if meta.get("scatter") == "host":
-        second = open_session(Path(onnx_path).with_name(meta["gaussians_graph"]), options, ["CPUExecutionProvider"])
-        outs = run_host_pooled(sess, second, int(meta["table_size"]), feeds)
-        return dict(zip(OUTPUT_NAMES, outs))
+    second_path = second_graph(onnx_path, sess)
+    if second_path is not None:
+        second = open_session(second_path, options, ["CPUExecutionProvider"])
+        table_size = int(sess.get_modelmeta().custom_metadata_map["table_size"])
+        return dict(zip(OUTPUT_NAMES, run_host_pooled(sess, second, table_size, feeds)))
     feed = {i.name: feeds[i.name].detach().float().cpu().numpy() for i in sess.get_inputs()}
     return {name: torch.from_numpy(a) for name, a in zip(OUTPUT_NAMES, sess.run(None, feed))}
 

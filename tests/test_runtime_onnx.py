@@ -97,8 +97,12 @@ def test_a_given_host_pair_runs_and_half_a_pair_is_a_clear_error(tmp_path, cache
     ref = make_runtime("torch", str(stem), "sensor", "cpu")(inputs)
     out = make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=first)(inputs)
     assert torch.allclose(out["sem_logits"], ref["sem_logits"], atol=1e-3)
+    from export.parity import onnx_outputs
+
     with pytest.raises(ValueError, match="second graph of a split export"):
         make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=gaussians_graph_path(first))
+    with pytest.raises(ValueError, match="pass the first one"):
+        onnx_outputs(gaussians_graph_path(first), inputs)
     lonely = tmp_path / first.name
     shutil.copy(first, lonely)
     with pytest.raises(FileNotFoundError, match=gaussians_graph_path(lonely).name):

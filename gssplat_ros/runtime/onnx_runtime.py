@@ -132,15 +132,10 @@ class OnnxRuntimeEncoder:
                 path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
                                            scatter)
             sess = open_session(path, options, self.providers)
-            meta = sess.get_modelmeta().custom_metadata_map
-            if meta.get("split_stage") == "gaussians":
-                raise ValueError(f"{path} is the second graph of a split export; pass the first one")
-            if meta.get("scatter") == "host":
-                second = Path(path).with_name(meta["gaussians_graph"])
-                if not second.exists():
-                    raise FileNotFoundError(f"{path} needs its second graph {second} (export both files together)")
+            second = second_graph(path, sess)
+            if second is not None:
                 self._gaussian_sessions[shape] = open_session(second, options, self.providers)
-                self._table_sizes[shape] = int(meta["table_size"])
+                self._table_sizes[shape] = int(sess.get_modelmeta().custom_metadata_map["table_size"])
             expect = [num_views, 3, height, width]
             got = list(sess.get_inputs()[0].shape)
             if got != expect:
@@ -191,6 +186,22 @@ class OnnxRuntimeEncoder:
         torch.cuda.current_stream(device).synchronize()  # inputs written by torch before ORT reads them
         sess.run_with_iobinding(binding)
         return outs
+
+
+def second_graph(path: Union[str, Path], sess) -> Optional[Path]:
+    """The second file of a scatter="host" pair whose first graph `sess` runs (None for a single graph).
+
+    Raises ValueError for the second graph given alone, FileNotFoundError when the second is missing.
+    """
+    meta = sess.get_modelmeta().custom_metadata_map
+    if meta.get("split_stage") == "gaussians":
+        raise ValueError(f"{path} is the second graph of a split export (--scatter host); pass the first one")
+    if meta.get("scatter") != "host":
+        return None
+    second = Path(path).with_name(meta["gaussians_graph"])
+    if not second.exists():
+        raise FileNotFoundError(f"{path} needs its second graph {second} (export both files together)")
+    return second
 
 
 def run_host_pooled(first, second, table_size: int, feeds: dict[str, Tensor]) -> list[Tensor]:
