@@ -6,6 +6,10 @@ Usage:
     out = net(images, K, world_from_cam, cam_from_world, depth)     # dict; every OUTPUT_NAMES entry
     pred = Prediction.from_outputs(out)
     onnx_module = ExportWrapper(net)                                 # positional INPUT_NAMES -> tuple
+    first, second = PoolingInputsGraph(net), GaussiansGraph(net)     # the split export (onnxruntime CPU):
+    depth, color_feat, sem_feat, slot, columns = first(images, K, world_from_cam, cam_from_world, depth)
+    pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)
+    outputs = second(images, K, world_from_cam, depth, color_feat, pooled[0], sem_feat, pooled[1])
 
 Shapes: images [V,3,H,W] in [0,1]; K [V,3,3] pixels; world_from_cam / cam_from_world [V,4,4] (OpenCV
 axes; the inverse is computed on the host); depth [V,1,H,W] metres (0 = invalid) in sensor mode, None
