@@ -194,7 +194,6 @@ def export_onnx(
         ValueError: bad shape or precision.
         onnx.checker.ValidationError: the written graph is not valid ONNX.
     """
-    from gssplat_ros.model.aggregation import default_table_size
     from gssplat_ros.model.network import (
         GAUSSIANS_GRAPH_INPUTS,
         POOLING_INPUT_OUTPUTS,
@@ -226,7 +225,7 @@ def export_onnx(
         nodes = _write_graph(wrapper, args, input_names, output_names, path, opset, slim, meta, doc)
     else:  # two graphs; the second is written first, so a present first file means a complete pair
         first, second = PoolingInputsGraph(model_net).eval(), GaussiansGraph(model_net).eval()
-        table_size = cfg.hash_table_size or default_table_size(views * height * width)
+        table_size = first.table_size(views, height, width)
         with torch.no_grad():
             depth_full, color_feat, sem_feat, slot, columns = first(*args)
             pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)

@@ -182,7 +182,6 @@ def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
 def test_split_forward_equals_the_network_exactly():
     """PoolingInputsGraph -> pool_on_host -> GaussiansGraph computes forward()'s outputs bit for bit."""
     from export.onnx_export import example_inputs
-    from gssplat_ros.model.aggregation import default_table_size
     from gssplat_ros.model.network import GaussiansGraph, PoolingInputsGraph, pool_on_host
 
     for depth_mode in ("sensor", "estimated"):
@@ -190,9 +189,9 @@ def test_split_forward_equals_the_network_exactly():
         args = example_inputs(3, 32, 24, depth_mode)
         with torch.no_grad():
             ref = net(*args)
-            depth_full, color_feat, sem_feat, slot, columns = PoolingInputsGraph(net)(*args)
-            table_size = net.cfg.hash_table_size or default_table_size(3 * 32 * 24)
-            pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)
+            first = PoolingInputsGraph(net)
+            depth_full, color_feat, sem_feat, slot, columns = first(*args)
+            pooled = pool_on_host(color_feat, sem_feat, slot, columns, first.table_size(3, 24, 32))
             got = GaussiansGraph(net)(args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
         for name, value in zip(OUTPUT_NAMES, got):
             assert torch.equal(value, ref[name]), (depth_mode, name)

@@ -60,6 +60,11 @@ def default_table_size(num_points: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, num_points))))
 
 
+def resolve_table_size(requested: int, num_points: int) -> int:
+    """The hash table size voxel_index uses: `requested`, or default_table_size(num_points) for 0."""
+    return requested or default_table_size(num_points)
+
+
 def voxel_index(points: Float[Tensor, "N 3"], valid: Tensor, voxel_size_m: float, table_size: int = 0) -> VoxelIndex:
     """Hash slot, centre-closeness weight and validity of every point.
 
@@ -78,7 +83,7 @@ def voxel_index_maps(
     """voxel_index of channel-first point maps (the network's layout); point n = (v, h, w) in row-major
     order, so the index lines up with [V, H, W] maps flattened. valid: [V, H, W]."""
     num_views, _, height, width = points.shape
-    table_size = table_size or default_table_size(num_views * height * width)
+    table_size = resolve_table_size(table_size, num_views * height * width)
     q = points / voxel_size_m
     cell = torch.floor(q)
     dist = channel_norm(q - cell - 0.5, dim=1)[:, 0]  # [V, H, W]; q - cell in [0, 1)
@@ -158,7 +163,7 @@ def pooled_maps(
     src = src.reshape(num_views * height * width, sum(dims) + 2)
     sums, factor = pool_rows(src, index)  # [N, sum D], [N, 1]
     pooled = sums.reshape(num_views, height, width, sum(dims)).permute(0, 3, 1, 2) * maps(factor * index.weight)
-    return list(pooled.split(dims, dim=1)) if len(dims) > 1 else [pooled]
+    return list(pooled.split(dims, dim=1))
 
 
 class SpatialAggregation(nn.Module):

@@ -8,7 +8,7 @@ Usage:
     onnx_module = ExportWrapper(net)                                 # positional INPUT_NAMES -> tuple
     first, second = PoolingInputsGraph(net), GaussiansGraph(net)     # the split export (onnxruntime CPU):
     depth, color_feat, sem_feat, slot, columns = first(images, K, world_from_cam, cam_from_world, depth)
-    pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)
+    pooled = pool_on_host(color_feat, sem_feat, slot, columns, first.table_size(V, H, W))
     outputs = second(images, K, world_from_cam, depth, color_feat, pooled[0], sem_feat, pooled[1])
 
 Shapes: images [V,3,H,W] in [0,1]; K [V,3,3] pixels; world_from_cam / cam_from_world [V,4,4] (OpenCV
@@ -25,7 +25,13 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from gssplat_ros.gaussians import rgb_to_sh_dc
-from gssplat_ros.model.aggregation import SpatialAggregation, VoxelIndex, pooled_maps, voxel_index_maps
+from gssplat_ros.model.aggregation import (
+    SpatialAggregation,
+    VoxelIndex,
+    pooled_maps,
+    resolve_table_size,
+    voxel_index_maps,
+)
 from gssplat_ros.model.config import ModelConfig
 from gssplat_ros.model.depth import CascadeDepth
 from gssplat_ros.model.encoder import ColorDecoder, Encoder, SemanticDecoder
@@ -335,6 +341,10 @@ class PoolingInputsGraph(nn.Module):
         if not net.cfg.aggregate:
             raise ValueError("the split export is for models with spatial aggregation (cfg.aggregate)")
         self.net = net
+
+    def table_size(self, views: int, height: int, width: int) -> int:
+        """Hash slots of the voxel table for a window of this shape (what pool_on_host needs)."""
+        return resolve_table_size(self.net.cfg.hash_table_size, views * height * width)
 
     def forward(self, images, K, world_from_cam, cam_from_world, depth=None) -> tuple[Tensor, ...]:
         trunk = self.net._trunk(images, K, world_from_cam, cam_from_world, depth)
