@@ -36,13 +36,35 @@ def test_eval_writes_json_table_and_images(tmp_path, scenes):
     for key in ("psnr", "ssim", "miou", "total_accuracy", "class_average_accuracy", "ms_per_query"):
         assert key in m
     assert m["num_images"] == 1 and 0 <= m["miou"] <= 1 and m["psnr"] > 5
+    assert "depth_absrel" not in m and "render_depth_absrel" in m  # a sensor model's input depth is the GT
     assert "nearest frames" in res["protocol"]
     rows = res["per_class"]  # each class in the GT once, with its IoU and the images that have it
     assert rows and all(0 <= r["iou"] <= 1 and r["images"] == 1 for r in rows)
     assert len({r["class"] for r in rows}) == len(rows) and "per-class IoU" in r.stdout
     assert abs(sum(r["iou"] for r in rows) / len(rows) - m["miou"]) < 1e-9  # one image: mIoU is their mean
+    low, high = m["ci95"]["miou"]  # one scene: every bootstrap draw is that scene, so the interval is the mean
+    assert low == pytest.approx(m["miou"]) and high == pytest.approx(m["miou"]) and "95% (scenes resampled)" in r.stdout
     pngs = list((tmp_path / "img").glob("*.png"))
     assert len(pngs) == 1
+
+
+def test_scene_bootstrap_interval_resamples_whole_scenes():
+    from gssplat_ros.evaluate import scene_bootstrap_interval
+
+    nan = float("nan")
+    # Two images per scene; the scenes differ (0.5 ... 0.9), images within a scene differ a lot.
+    scenes = (("a", 0.5), ("b", 0.6), ("c", 0.7), ("d", 0.8), ("e", 0.9))
+    images = [{"scene": s, "miou": v + d} for s, v in scenes for d in (-0.2, 0.2)]
+    low, high = scene_bootstrap_interval(images, "miou")
+    assert 0.5 < low < 0.7 < high < 0.9  # contains the mean, inside the range of the scene means
+    assert scene_bootstrap_interval(images, "miou") == [low, high]  # deterministic
+    # Within-scene spread alone does not widen it: one scene gives its mean exactly.
+    assert scene_bootstrap_interval(images[:2], "miou") == pytest.approx([0.5, 0.5])
+    # More spread between scenes gives a wider interval; NaN images are skipped; no values give NaN.
+    wide = [{"scene": m["scene"], "miou": 2 * m["miou"]} for m in images] + [{"scene": "f", "miou": nan}]
+    w_low, w_high = scene_bootstrap_interval(wide, "miou")
+    assert w_high - w_low == pytest.approx(2 * (high - low))
+    assert all(x != x for x in scene_bootstrap_interval([{"scene": "a", "miou": nan}], "miou"))
 
 
 def test_eval_depth_mode_mismatch_is_one_line(tmp_path, scenes):
