@@ -143,7 +143,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         m["render_depth_absrel"] = abs_rel(np.where(color.alpha[0].cpu().numpy() > 0.5, rendered_depth, 0), gt_depth)
         if cfg.depth == "estimated":  # in sensor mode the context depth is the ground truth itself
             m["depth_absrel"] = abs_rel(pred.depth.float().cpu().numpy(), b["context_depth"][:, 0].numpy())
-        m["scene"] = b["scene"]
+        m["scene"], m["target"] = b["scene"], int(b["target_indices"][0])
         per_image.append(m)
         if cfg.images:
             _save_sheet(Path(cfg.images) / f"{b['scene']}_{int(b['target_indices'][0]):04d}.png", b, rgb, labels,
@@ -161,8 +161,9 @@ def evaluate(cfg: EvalConfig) -> dict:
                      + ("; ablation: aggregation off" if cfg.ablate_aggregation else "")
                      + ("; ablation: geometry cues off" if cfg.ablate_geometry else "")
                      + (f"; world origin moved: floor at z = {cfg.world_shift_z:g} m" if cfg.world_shift_z else ""))
+    images = [{k: v for k, v in m.items() if not isinstance(v, (list, dict))} for m in per_image]
     return {"config": asdict(cfg), "protocol": protocol_text, "runtime": runtime.info.name, "device": str(device),
-            "metrics": summary, "per_class": per_class}
+            "metrics": summary, "per_class": per_class, "images": images}
 
 
 INTERVAL_KEYS = ("psnr", "miou", "depth_absrel", "render_depth_absrel")

@@ -37,6 +37,8 @@ def test_eval_writes_json_table_and_images(tmp_path, scenes):
         assert key in m
     assert m["num_images"] == 1 and 0 <= m["miou"] <= 1 and m["psnr"] > 5
     assert "depth_absrel" not in m and "render_depth_absrel" in m  # a sensor model's input depth is the GT
+    (image,) = res["images"]  # one row per query image: where it came from and its metrics
+    assert image["scene"] == "scene0000_00" and image["miou"] == pytest.approx(m["miou"]) and "target" in image
     assert "nearest frames" in res["protocol"]
     rows = res["per_class"]  # each class in the GT once, with its IoU and the images that have it
     assert rows and all(0 <= r["iou"] <= 1 and r["images"] == 1 for r in rows)
