@@ -41,6 +41,10 @@ class DataConfig:
     extra: list = field(default_factory=list)
     val_width: int = 0  # validation size; 0 = width x height
     val_height: int = 0
+    # training windows only (never validation): mirror a window's world and images with this chance, and
+    # jitter its colours by factors in [1 - s, 1 + s] (gssplat_ros.data.augment)
+    flip_prob: float = 0.0
+    color_jitter: float = 0.0
 
 
 @dataclass

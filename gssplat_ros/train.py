@@ -245,10 +245,22 @@ def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: i
 
 
 def training_windows(d, seed: int):
-    """The training split of `d.root` at width x height, mixed with every `d.extra` set (multi-scale).
+    """The training split of `d.root` at width x height, mixed with every `d.extra` set (multi-scale),
+    augmented when `d.flip_prob` or `d.color_jitter` is set.
 
     An extra set's `repeat: N` lists it N times, so a random sampler draws it N times as often (for
     example the benchmark's image size, of which there are fewer rooms)."""
+    from gssplat_ros.data.augment import Augmentation, AugmentedWindows
+
+    aug = Augmentation(flip_prob=float(d.flip_prob), color_jitter=float(d.color_jitter))
+    if not (0.0 <= aug.flip_prob <= 1.0 and 0.0 <= aug.color_jitter < 1.0):
+        raise ConfigError(f"data.flip_prob must be in [0, 1] and data.color_jitter in [0, 1), got "
+                          f"{aug.flip_prob} and {aug.color_jitter}")  # fmt: skip
+    windows = _mixed_training_windows(d, seed)
+    return AugmentedWindows(windows, aug, seed) if aug.enabled else windows
+
+
+def _mixed_training_windows(d, seed: int):
     from gssplat_ros.data import WindowDataset
     from gssplat_ros.data.windows import MixedWindows
 

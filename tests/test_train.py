@@ -214,6 +214,22 @@ def test_extra_sets_mix_image_sizes(tmp_path, scenes):
         training_windows(zero.data, seed=0)
 
 
+def test_augmentation_is_switched_on_by_the_data_config(tmp_path, scenes):
+    """data.flip_prob / data.color_jitter wrap the training windows (never validation); bad values are one
+    ConfigError."""
+    from gssplat_ros.data.augment import AugmentedWindows
+    from gssplat_ros.train import training_windows
+
+    path = write_config(tmp_path / "a.yaml", scenes, tmp_path / "a", steps=1)
+    plain = training_windows(load_typed_config(path, TrainConfig).data, seed=0)
+    assert not isinstance(plain, AugmentedWindows)
+    flipped = training_windows(load_typed_config(path, TrainConfig, ["data.flip_prob=1.0"]).data, seed=0)
+    assert isinstance(flipped, AugmentedWindows) and len(flipped) == len(plain)
+    assert torch.equal(flipped[0]["context_labels"], plain[0]["context_labels"].flip(-1))
+    with pytest.raises(ConfigError, match="flip_prob"):
+        training_windows(load_typed_config(path, TrainConfig, ["data.color_jitter=1.5"]).data, seed=0)
+
+
 def test_weight_average_is_validated_saved_and_resumed(tmp_path, scenes):
     """optim.ema_decay keeps an average of the raw weights: trained tensors move less than `last`, frozen ones
     stay bit-identical, `best` comes from the average, and --resume continues the average instead of
