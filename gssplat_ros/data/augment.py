@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset
 
 MIRROR_X = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))  # [4, 4] flips x, in the world or a camera frame
