@@ -8,10 +8,11 @@ Usage:
 The graph for each window shape is exported from the checkpoint on first use and cached (see
 engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
 loads its own graph on first sight. On the CPU provider the network runs as two graphs with the voxel
-pooling between them in torch (export scatter="host"): onnxruntime's CPU kernels have no scatter-add
+pooling between them on the host (export scatter="host"): onnxruntime's CPU kernels have no scatter-add
 that is both fast and correct on several threads (ScatterElements walks element by element; a reducing
 ScatterND splits its rows across intra-op threads without atomics and loses updates, which an earlier
-"rows" flavour did: logits off by up to 0.9 at V=4 160x120 with 2 threads). The CUDA provider runs the
+"rows" flavour did: logits off by up to 0.9 at V=4 160x120 with 2 threads). The host pooling is a
+numba kernel where numba is installed, else torch (host_pooling). The CUDA provider runs the
 one portable graph (ScatterElements). CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
@@ -32,6 +33,7 @@ from torch import Tensor
 from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
 from gssplat_ros.runtime import RuntimeInfo
 from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
+from gssplat_ros.runtime.host_pooling import HostPooling
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class OnnxRuntimeEncoder:
         self.providers = providers_for(device)
         self._sessions: dict[Shape, object] = {}
         self._gaussian_sessions: dict[Shape, object] = {}  # the second graph of a scatter="host" pair
-        self._table_sizes: dict[Shape, int] = {}
+        self._poolers: dict[Shape, HostPooling] = {}  # the host pooling between a pair's graphs
         self._on_cuda: dict[Shape, bool] = {}
         self.onnx_paths: dict[Shape, Path] = {}
 
@@ -135,7 +137,7 @@ class OnnxRuntimeEncoder:
             second = second_graph(path, sess)
             if second is not None:
                 self._gaussian_sessions[shape] = open_session(second, options, self.providers)
-                self._table_sizes[shape] = int(sess.get_modelmeta().custom_metadata_map["table_size"])
+                self._poolers[shape] = HostPooling(int(sess.get_modelmeta().custom_metadata_map["table_size"]))
             expect = [num_views, 3, height, width]
             got = list(sess.get_inputs()[0].shape)
             if got != expect:
@@ -162,7 +164,7 @@ class OnnxRuntimeEncoder:
         if self._on_cuda[shape]:
             outs = self._run_cuda(sess, feeds)
         elif shape in self._gaussian_sessions:
-            outs = run_host_pooled(sess, self._gaussian_sessions[shape], self._table_sizes[shape], feeds)
+            outs = run_host_pooled(sess, self._gaussian_sessions[shape], self._poolers[shape], feeds)
         else:
             feed = {i.name: _as_numpy(feeds[i.name]) for i in sess.get_inputs()}
             outs = [torch.from_numpy(a) for a in sess.run(None, feed)]
@@ -204,18 +206,22 @@ def second_graph(path: Union[str, Path], sess) -> Optional[Path]:
     return second
 
 
-def run_host_pooled(first, second, table_size: int, feeds: dict[str, Tensor]) -> list[Tensor]:
-    """Run a scatter="host" pair: the first graph, the voxel pooling in torch, the second graph.
+def run_host_pooled(first, second, pooling: Union[int, HostPooling], feeds: dict[str, Tensor]) -> list[Tensor]:
+    """Run a scatter="host" pair: the first graph, the voxel pooling on the host (numba, else torch), the
+    second graph.
 
-    Returns the contract outputs in OUTPUT_NAMES order (CPU tensors).
+    pooling: a HostPooling (keeps its scratch between calls) or the table size from the first graph's
+    metadata. Returns the contract outputs in OUTPUT_NAMES order (CPU tensors).
     """
-    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS, pool_on_host
+    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS
+
+    if not isinstance(pooling, HostPooling):
+        pooling = HostPooling(pooling)
 
     feed = {i.name: _as_numpy(feeds[i.name]) for i in first.get_inputs()}
     mid = dict(zip(POOLING_INPUT_OUTPUTS, first.run(None, feed)))  # numpy
-    color_pooled, sem_pooled = pool_on_host(*(torch.from_numpy(mid[n]) for n in POOLING_INPUT_OUTPUTS[1:]),
-                                            table_size)  # fmt: skip
-    values = {**feed, **mid, "color_pooled": color_pooled.numpy(), "sem_pooled": sem_pooled.numpy()}
+    color_pooled, sem_pooled = pooling(*(mid[n] for n in POOLING_INPUT_OUTPUTS[1:]))
+    values = {**feed, **mid, "color_pooled": color_pooled, "sem_pooled": sem_pooled}
     return [torch.from_numpy(a) for a in second.run(None, {i.name: values[i.name] for i in second.get_inputs()})]
 
 
