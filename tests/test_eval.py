@@ -103,6 +103,31 @@ def test_bench_encoder_interleaves_runtimes_and_reports_the_speedup():
     assert float(rows["onnxruntime"][6]) == pytest.approx(torch_ms / ort_ms, abs=0.01)
 
 
+def test_bench_blocks_order_times_each_runtime_in_runs_of_calls():
+    import time
+    from types import SimpleNamespace
+
+    import torch
+
+    from gssplat_ros.bench.encoder import _time_blocks
+
+    calls = []
+
+    class Sleeper:  # a runtime whose call takes a known time
+        def __init__(self, name, seconds):
+            self.name, self.seconds = name, seconds
+            self.info = SimpleNamespace(device=torch.device("cpu"))
+
+        def __call__(self, inputs):
+            calls.append(self.name)
+            time.sleep(self.seconds)
+
+    medians = _time_blocks([Sleeper("a", 0.002), Sleeper("b", 0.02)], None, runs=5, block=3)
+    assert calls[:6] == ["a"] * 3 + ["b"] * 3  # whole blocks, alternating
+    assert calls.count("a") == calls.count("b") == 9  # 2 counted per block of 3 -> 3 blocks for 5 runs
+    assert 2.0 <= medians[0] < 15.0 and 20.0 <= medians[1] < 60.0
+
+
 def test_ablations_close_gates_and_skip_aggregation(tmp_path):
     import torch
 

@@ -7,6 +7,9 @@ set (VmHWM, reset per shape through /proc/self/clear_refs) on CPU, torch's max a
 With several runtimes, each window shape is timed interleaved (torch, onnxruntime, torch, ...) on the
 same inputs, so a machine whose speed drifts (shared VMs do, by up to 2x within minutes) slows every
 runtime alike; `x torch` is torch's median over this row's (the speed-up; > 1 is faster than torch).
+Interleaving call by call also makes each runtime start right after the other, on caches and thread
+pools the other left behind; `--order blocks` instead times each runtime for `--block` calls in a row
+(the first of each block not counted), blocks alternating, which is what a node running one runtime sees.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default="", help="default: the shipped weights of each depth mode")
     parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when available")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--order", choices=["interleaved", "blocks"], default="interleaved",
+                        help="with several runtimes: alternate call by call, or in blocks of --block calls")
+    parser.add_argument("--block", type=int, default=4, help="calls per block with --order blocks (first not counted)")
 
 
 def _peak_reset():
@@ -97,11 +103,33 @@ def _time_interleaved(runtimes: list, inputs, runs: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
+def _time_blocks(runtimes: list, inputs, runs: int, block: int) -> list[float]:
+    """Median ms per call of each runtime, timed in alternating blocks of `block` calls (the first call
+    of a block, on the other runtime's leftovers, not counted) until each has `runs` timed calls."""
+    block = max(2, block)
+    times: list[list[float]] = [[] for _ in runtimes]
+    while min(len(t) for t in times) < runs:
+        for i, rt in enumerate(runtimes):
+            cuda = rt.info.device.type == "cuda"
+            for call in range(block):
+                if cuda:
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                rt(inputs)
+                if cuda:
+                    torch.cuda.synchronize()
+                if call > 0 and len(times[i]) < runs:
+                    times[i].append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(t) for t in times]
+
+
 def run(args: argparse.Namespace) -> int:
     from gssplat_ros.runtime import make_runtime
 
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    order = "interleaved, " if len(args.runtime) > 1 else ""
+    order = ""
+    if len(args.runtime) > 1:
+        order = "interleaved, " if args.order == "interleaved" else f"in alternating blocks of {args.block}, "
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; median of {args.runs} after warm-up"
           f" ({order}synthetic window)")  # fmt: skip
     print("| runtime | device | depth | V | size | ms / window | x torch | params | peak MiB |")
@@ -122,7 +150,11 @@ def run(args: argparse.Namespace) -> int:
                     if not runtimes:
                         continue
                     _peak_reset()
-                    medians = _time_interleaved(runtimes, synthetic_inputs(v, w, h, depth == "sensor"), args.runs)
+                    inputs = synthetic_inputs(v, w, h, depth == "sensor")
+                    if args.order == "blocks" and len(runtimes) > 1:
+                        medians = _time_blocks(runtimes, inputs, args.runs, args.block)
+                    else:
+                        medians = _time_interleaved(runtimes, inputs, args.runs)
                     torch_ms = medians[names.index("torch")] if "torch" in names else None
                     for name, rt, ms in zip(names, runtimes, medians):
                         net = getattr(rt, "net", None)
