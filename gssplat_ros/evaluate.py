@@ -101,22 +101,26 @@ def abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean(np.abs(pred[valid] - gt[valid]) / gt[valid])) if valid.any() else float("nan")
 
 
-def evaluate(cfg: EvalConfig) -> dict:
-    from gssplat_ros.data import WindowDataset
+def open_runtime(cfg: EvalConfig):
+    """The encoder runtime `cfg` asks for, with its ablations applied (ValueError for the wrong depth mode)."""
     from gssplat_ros.runtime import make_runtime
 
     runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height)
-    device = runtime.info.device
     if runtime.info.depth_mode != cfg.depth:
         raise ValueError(f"the checkpoint is a {runtime.info.depth_mode}-depth model but --depth {cfg.depth} was asked")
     apply_ablations(runtime, cfg)
+    return runtime
+
+
+def render_queries(cfg: EvalConfig, runtime):
+    """Each query of the protocol, predicted and rendered: yields (batch, prediction, colour render,
+    semantic render, ms) with ms = encoder + both renders, device-synchronised."""
+    from gssplat_ros.data import WindowDataset
+
+    device = runtime.info.device
     dataset = WindowDataset(cfg.data, cfg.format, split=cfg.split, views=cfg.views, targets=1,
                             size=(cfg.width, cfg.height), context_stride=cfg.context_stride, max_targets=cfg.max_targets)
-    protocol = Protocol(num_classes=runtime.info.num_classes)
     settings = RenderSettings(backend=cfg.render_backend)
-    per_image, times_ms = [], []
-    if cfg.images:
-        Path(cfg.images).mkdir(parents=True, exist_ok=True)
     for i in range(len(dataset)):
         b = shift_world_z(dataset[i], cfg.world_shift_z)
         cams_ctx = Cameras(b["context_K"], b["context_world_from_cam"], cfg.width, cfg.height)
@@ -130,8 +134,19 @@ def evaluate(cfg: EvalConfig) -> dict:
             color = render(pred.color, target, settings)
             sem = render(pred.semantic, target, settings)
         _sync(device)
+        yield b, pred, color, sem, (time.perf_counter() - t0) * 1e3
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    runtime = open_runtime(cfg)
+    device = runtime.info.device
+    protocol = Protocol(num_classes=runtime.info.num_classes)
+    per_image, times_ms = [], []
+    if cfg.images:
+        Path(cfg.images).mkdir(parents=True, exist_ok=True)
+    for i, (b, pred, color, sem, ms) in enumerate(render_queries(cfg, runtime)):
         if i >= cfg.warmup:
-            times_ms.append((time.perf_counter() - t0) * 1e3)
+            times_ms.append(ms)
         rgb = color.rgb[0].clamp(0, 1).float().cpu().numpy()
         labels = sem.features[0].argmax(-1).cpu().numpy()
         gt_rgb = b["target_images"][0].permute(1, 2, 0).numpy()
