@@ -29,8 +29,8 @@ def _shape_args(p: argparse.ArgumentParser, views: int = 4, width: int = 160, he
 def _scatter_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scatter", default="elements", choices=("elements", "host"),
                    help="elements: one portable graph pooling voxels with ScatterElements (TensorRT, CUDA); "
-                        "host: two graphs for onnxruntime on the CPU, the voxel pooling between them in torch "
-                        "(<file> and <file stem>_gaussians.onnx); default elements")  # fmt: skip
+                        "host: two graphs for onnxruntime on the CPU, the voxel pooling between them on the host "
+                        "(numba, else torch; <file> and <file stem>_gaussians.onnx); default elements")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
