@@ -224,6 +224,7 @@ def export_onnx(
     if scatter == "elements":
         nodes = _write_graph(wrapper, args, input_names, output_names, path, opset, slim, meta, doc)
     else:  # two graphs; the second is written first, so a present first file means a complete pair
+        fold_cost_convs(model_net)
         first, second = PoolingInputsGraph(model_net).eval(), GaussiansGraph(model_net).eval()
         table_size = first.table_size(views, height, width)
         with torch.no_grad():
@@ -240,6 +241,19 @@ def export_onnx(
     seconds = time.perf_counter() - t0
     log.info("exported %s (%d nodes) in %.1f s", path, nodes, seconds)
     return ExportResult(path, seconds, nodes, meta)
+
+
+# The onnxruntime CPU flavour folds the cost volume's 3x3x3 convolutions into 2D ones up to this many
+# depth planes (CostRegularizer.fold_planes_up_to; faster on its CPU kernels, not on TensorRT's or CUDA's).
+FOLD_PLANES_UP_TO = 8
+
+
+def fold_cost_convs(net: nn.Module) -> None:
+    from gssplat_ros.model.depth import CostRegularizer
+
+    for module in net.modules():
+        if isinstance(module, CostRegularizer):
+            module.fold_planes_up_to = FOLD_PLANES_UP_TO
 
 
 def _write_graph(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], path: Path,

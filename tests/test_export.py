@@ -246,3 +246,28 @@ def test_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["export", "onnx", "--checkpoint", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "not found" in err
+
+
+@pytest.mark.parametrize("planes", [1, 3, 8])
+def test_fold_depth_conv_is_the_3d_convolution(planes):
+    from gssplat_ros.model.depth import fold_depth_conv
+
+    torch.manual_seed(planes)
+    conv = torch.nn.Conv3d(5, 3, 3, 1, 1)
+    x = torch.randn(2, 5, planes, 6, 7)
+    assert torch.allclose(fold_depth_conv(x, conv), conv(x), atol=1e-5)
+
+
+def test_host_flavour_folds_only_the_finest_cost_convolutions():
+    """The onnxruntime-CPU pair exports the finest cascade level's three 3x3x3 convolutions (8 planes in the
+    tiny preset) as 2D ones; the portable graph (TensorRT) keeps every Conv3d."""
+    import onnx
+
+    def conv3d_count(path) -> int:
+        model = onnx.load(str(path))
+        ranks = {i.name: len(i.dims) for i in model.graph.initializer}
+        return sum(1 for n in model.graph.node if n.op_type == "Conv" and ranks.get(n.input[1]) == 5)
+
+    portable = conv3d_count(exported("estimated"))
+    host = conv3d_count(exported("estimated", scatter="host"))
+    assert portable == 9 and host == portable - 3
