@@ -85,6 +85,18 @@ def _checkpoint_for(depth: str, given: str) -> str:
     return str(tmp)
 
 
+def _timed_call(rt, inputs) -> float:
+    """Milliseconds of one call of runtime `rt`, device-synchronised."""
+    cuda = rt.info.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    rt(inputs)
+    if cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e3
+
+
 def _time_interleaved(runtimes: list, inputs, runs: int) -> list[float]:
     """Median ms per call of each runtime, the runtimes called in turn `runs` times after a warm-up."""
     times: list[list[float]] = [[] for _ in runtimes]
@@ -92,14 +104,7 @@ def _time_interleaved(runtimes: list, inputs, runs: int) -> list[float]:
         rt(inputs)
     for _ in range(runs):
         for i, rt in enumerate(runtimes):
-            cuda = rt.info.device.type == "cuda"
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            rt(inputs)
-            if cuda:
-                torch.cuda.synchronize()
-            times[i].append((time.perf_counter() - t0) * 1e3)
+            times[i].append(_timed_call(rt, inputs))
     return [statistics.median(t) for t in times]
 
 
@@ -110,16 +115,10 @@ def _time_blocks(runtimes: list, inputs, runs: int, block: int) -> list[float]:
     times: list[list[float]] = [[] for _ in runtimes]
     while min(len(t) for t in times) < runs:
         for i, rt in enumerate(runtimes):
-            cuda = rt.info.device.type == "cuda"
             for call in range(block):
-                if cuda:
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                rt(inputs)
-                if cuda:
-                    torch.cuda.synchronize()
+                ms = _timed_call(rt, inputs)
                 if call > 0 and len(times[i]) < runs:
-                    times[i].append((time.perf_counter() - t0) * 1e3)
+                    times[i].append(ms)
     return [statistics.median(t) for t in times]
 
 

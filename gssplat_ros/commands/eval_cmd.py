@@ -5,21 +5,36 @@ from __future__ import annotations
 import argparse
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_query_arguments(parser: argparse.ArgumentParser, splits: tuple[str, ...], default_split: str,
+                        data_help: str = "folder of scenes") -> None:
+    """The options that pick the model and the protocol's queries (shared with `gssplat calibrate`)."""
     parser.add_argument("--checkpoint", default="", help="checkpoint stem or .safetensors (default: shipped weights)")
-    parser.add_argument("--data", required=True, help="folder of scenes")
+    parser.add_argument("--data", required=True, help=data_help)
     parser.add_argument("--format", choices=["scannet", "replica"], default="scannet")
-    parser.add_argument("--split", choices=["train", "val", "test", "all"], default="test")
+    parser.add_argument("--split", choices=list(splits), default=default_split)
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--size", default="320x240", help="WxH")
     parser.add_argument("--depth", choices=["sensor", "estimated"], default="sensor")
-    parser.add_argument("--runtime", choices=["torch", "onnxruntime", "tensorrt", "auto"], default="torch")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto", help="renderer")
+    parser.add_argument("--max-targets", type=int, default=10, help="targets per scene (frames 2::20)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """(width, height) from "WxH"; ValueError (one line) otherwise."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 320x240, got {text!r}") from None
+    return width, height
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_query_arguments(parser, ("train", "val", "test", "all"), "test")
+    parser.add_argument("--runtime", choices=["torch", "onnxruntime", "tensorrt", "auto"], default="torch")
     parser.add_argument("--context-stride", type=int, default=1,
                         help="1: the V nearest frames (default); 5: GSNeRF's every-5th-frame candidates")
     parser.add_argument("--rgb-mask", choices=["valid-depth", "all"], default="valid-depth")
-    parser.add_argument("--max-targets", type=int, default=10, help="targets per scene (frames 2::20)")
     parser.add_argument("--ablate-offsets", action="store_true", help="inference-time: close every offset gate")
     parser.add_argument("--ablate-aggregation", action="store_true", help="inference-time: skip voxel aggregation")
     parser.add_argument("--ablate-geometry", action="store_true",
@@ -33,10 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gssplat_ros.evaluate import EvalConfig, evaluate, format_table, write_json
 
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size must look like 320x240, got {args.size!r}") from None
+    width, height = parse_size(args.size)
     cfg = EvalConfig(data=args.data, format=args.format, split=args.split, views=args.views, width=width,
                      height=height, depth=args.depth, checkpoint=args.checkpoint, runtime=args.runtime,
                      device=args.device, render_backend=args.backend, context_stride=args.context_stride,
