@@ -215,11 +215,13 @@ class CascadeDepth(nn.Module):
             pts = torch.bmm(rot, rays)[:, :, None, :] * depth + trans[:, :, :, None]  # [V, 3, D, hw]
             z = pts[:, 2]
             in_front = z > 1e-3
-            z = torch.where(in_front, z, torch.ones_like(z))
+            # Points behind the camera sample outside the image (-2: zeros padding); their u, v use z floored
+            # at 1e-3 (any positive value would do: they are replaced). Scalars, not full-size constant tensors.
+            z = z.clamp(min=1e-3)
             u = K_j[:, 0, 0, None, None] * pts[:, 0] / z + K_j[:, 0, 2, None, None]
             v = K_j[:, 1, 1, None, None] * pts[:, 1] / z + K_j[:, 1, 2, None, None]
-            gx = torch.where(in_front, 2.0 * u / width - 1.0, torch.full_like(u, -2.0))
-            gy = torch.where(in_front, 2.0 * v / height - 1.0, torch.full_like(v, -2.0))
+            gx = torch.where(in_front, 2.0 * u / width - 1.0, -2.0)
+            gy = torch.where(in_front, 2.0 * v / height - 1.0, -2.0)
             grid = torch.stack([gx, gy], dim=-1).reshape(num_views, count * height, width, 2)
             src = source.index_select(0, j)
             warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
