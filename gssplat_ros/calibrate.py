@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gssplat_ros.evaluate import EvalConfig, open_runtime, render_queries
-from gssplat_ros.metrics import Protocol
+from gssplat_ros.metrics import Protocol, metrics_from_confusion
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,15 @@ def collect_view_logits(cfg: EvalConfig) -> tuple[list[ViewLogits], int]:
 
 
 def view_miou(view: ViewLogits, bias: np.ndarray, num_classes: int) -> float:
-    """The protocol's mIoU of one view with `bias` added (classes present in the GT; metrics.py's rule)."""
+    """The protocol's mIoU of one view with `bias` added (metrics_from_confusion: classes present in the GT).
+
+    The confusion matrix comes from one bincount over the pre-filtered pixels (the search calls this
+    thousands of times, so metrics.confusion_matrix's per-call filtering is skipped)."""
     pred = np.argmax(view.logits + view.alpha[:, None] * bias[None, :], axis=1)
-    conf = np.bincount(view.labels * num_classes + pred, minlength=num_classes * num_classes)
-    conf = conf.reshape(num_classes, num_classes)
-    tp = np.diag(conf).astype(np.float64)
-    gt_n = conf.sum(axis=1)
-    union = gt_n + conf.sum(axis=0) - tp
-    present = gt_n > 0
-    return float(np.mean(tp[present] / union[present])) if present.any() else float("nan")
+    conf = np.zeros((num_classes, num_classes + 1), np.int64)  # last column: ids outside 0..C-1 (none here)
+    conf[:, :num_classes] = np.bincount(view.labels * num_classes + pred,
+                                        minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    return metrics_from_confusion(conf)["miou"]
 
 
 def mean_miou(views: list[ViewLogits], bias: np.ndarray, num_classes: int) -> float:
