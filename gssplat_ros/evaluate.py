@@ -54,6 +54,7 @@ class EvalConfig:
     ablate_aggregation: bool = False  # inference-time ablation: skip the cross-view spatial-unit aggregation
     ablate_geometry: bool = False  # inference-time ablation: no world-geometry cues into the semantic branch
     world_shift_z: float = 0.0  # robustness probe: move the world origin this many metres down (poses z += shift)
+    semantic_scales: str = "auto"  # class logits averaged over these image scales ("auto": runtime/semantic_scales.py)
 
 
 def apply_ablations(runtime, cfg: EvalConfig) -> None:
@@ -105,7 +106,8 @@ def open_runtime(cfg: EvalConfig):
     """The encoder runtime `cfg` asks for, with its ablations applied (ValueError for the wrong depth mode)."""
     from gssplat_ros.runtime import make_runtime
 
-    runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height)
+    runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height,
+                           semantic_scales=cfg.semantic_scales)
     if runtime.info.depth_mode != cfg.depth:
         raise ValueError(f"the checkpoint is a {runtime.info.depth_mode}-depth model but --depth {cfg.depth} was asked")
     apply_ablations(runtime, cfg)
@@ -172,6 +174,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     protocol_text = (describe_protocol(protocol) + f"; contexts: the {cfg.views} "
                      + ("nearest frames" if cfg.context_stride == 1 else f"nearest of every {cfg.context_stride}th frame")
                      + f"; RGB mask: {cfg.rgb_mask}"
+                     + "; semantic scales: " + ", ".join(f"{s:g}" for s in getattr(runtime, "scales", (1.0,)))
                      + ("; ablation: offsets off" if cfg.ablate_offsets else "")
                      + ("; ablation: aggregation off" if cfg.ablate_aggregation else "")
                      + ("; ablation: geometry cues off" if cfg.ablate_geometry else "")

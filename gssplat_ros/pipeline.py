@@ -57,6 +57,9 @@ class PipelineConfig:
     # world z of the floor: the semantic model's height cues assume the floor at z = 0 (README,
     # "World-geometry cues"); the encoder sees the world moved by -floor_z_m, outputs are moved back
     floor_z_m: float = 0.0
+    # class logits averaged over these image scales: "auto" (the checkpoint's reference width decides;
+    # the shipped models at the default 160x120: one scale) or numbers such as "1.0 0.5"
+    semantic_scales: str = "auto"
 
 
 @dataclass
@@ -107,6 +110,7 @@ class Pipeline:
                 views=self.cfg.window_size,
                 width=self.cfg.model_width,
                 height=self.cfg.model_height,
+                semantic_scales=self.cfg.semantic_scales,
             )
         return self._runtimes[key]
 

@@ -70,6 +70,21 @@ def test_outputs_have_right_encodings_sizes_stamps_and_fields(harness, frames):
     assert (arr["label"] < 20).all() and (info.k[0] > 0)
 
 
+def test_multi_scale_semantics_parameter_reaches_the_runtime(ckpt, frames):
+    from gssplat_ros.runtime.semantic_scales import MultiScaleSemantics
+
+    h = Harness(base_params(ckpt, semantic_scales="1.0 0.5"))
+    try:
+        (runtime,) = h.node.pipeline._runtimes.values()
+        assert isinstance(runtime, MultiScaleSemantics) and runtime.scales == (1.0, 0.5)
+        feed(h, frames[:3])
+        assert h.wait_for(lambda: h.received["semantic"], 60)
+        sem = h.received["semantic"][-1]
+        assert (sem.width, sem.height) == (W, H) and (conv.image_to_numpy(sem) < 20).any()
+    finally:
+        h.close()
+
+
 def test_render_pose_request(harness, frames):
     feed(harness, frames[:3])
     assert harness.wait_for(lambda: harness.received["image"], 60)
@@ -164,6 +179,10 @@ def test_out_of_range_parameter_rejected_with_clear_message(ckpt):
         Harness(base_params(ckpt, window_size=1))
     with pytest.raises(ParameterError, match="depth_mode"):
         Harness(base_params(ckpt, depth_mode="lidar"))
+    with pytest.raises(ParameterError, match="semantic_scales.*1/n"):
+        Harness(base_params(ckpt, semantic_scales="1.0 0.3"))
+    with pytest.raises(ParameterError, match="semantic_scales.*divisible"):  # a quarter of the model size is 12x9
+        Harness(base_params(ckpt, semantic_scales="1.0 0.25", model_width=48, model_height=36))
 
 
 def test_fused_map_published_and_saved(ckpt, frames, tmp_path):

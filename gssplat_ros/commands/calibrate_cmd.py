@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--json {args.json} would overwrite the checkpoint's own metadata file; pick another name")
     cfg = EvalConfig(data=args.data, format=args.format, split=args.split, views=args.views, width=width,
                      height=height, depth=args.depth, checkpoint=args.checkpoint, device=args.device,
-                     render_backend=args.backend, max_targets=args.max_targets)  # fmt: skip
+                     render_backend=args.backend, max_targets=args.max_targets,
+                     semantic_scales=args.semantic_scales)  # fmt: skip
     summary = calibrate_checkpoint(cfg, args.out)
     print(f"calibrated {summary['source']} on {summary['views']} views of {args.data} ({args.split}): "
           f"mIoU {summary['miou_before']:.4f} -> {summary['miou_after']:.4f} (in-sample)")

@@ -18,6 +18,9 @@ def add_query_arguments(parser: argparse.ArgumentParser, splits: tuple[str, ...]
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto", help="renderer")
     parser.add_argument("--max-targets", type=int, default=10, help="targets per scene (frames 2::20)")
+    parser.add_argument("--semantic-scales", default="auto", metavar="auto|S [S ...]",
+                        help="average the class logits over these image scales, e.g. '1 0.5'; auto: the "
+                             "checkpoint's reference width decides (README, 'Multi-scale semantics')")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
                      device=args.device, render_backend=args.backend, context_stride=args.context_stride,
                      rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "",
                      ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation,
-                     ablate_geometry=args.ablate_geometry, world_shift_z=args.world_shift_z)
+                     ablate_geometry=args.ablate_geometry, world_shift_z=args.world_shift_z,
+                     semantic_scales=args.semantic_scales)
     result = evaluate(cfg)
     print(format_table(result))
     write_json(result, args.json)

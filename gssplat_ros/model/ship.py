@@ -2,7 +2,11 @@
 
 Usage:
     python -m gssplat_ros.model.ship runs/train/tiny_sensor/best gssplat_ros/assets/weights/tiny_sensor \\
-        --close-offset-gates --note "gates closed: learned offsets do not transfer from 160x120 to 320x240"
+        --close-offset-gates --semantic-reference-width 160 --note "..."
+
+`--semantic-reference-width W` records the image width at which the model's semantic branch is most
+accurate; `semantic_scales: auto` (eval, the node) then adds a pass near that width for larger windows
+(gssplat_ros/runtime/semantic_scales.py).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import sys
 from gssplat_ros.errors import CheckpointError
 from gssplat_ros.model.checkpoint import load_model, read_checkpoint_meta, save_checkpoint
 from gssplat_ros.model.heads import close_offset_gates
+from gssplat_ros.runtime.semantic_scales import REFERENCE_WIDTH_KEY
 
 
-def ship(source: str, dest: str, close_gates: bool = False, note: str = "") -> None:
+def ship(source: str, dest: str, close_gates: bool = False, note: str = "", semantic_reference_width: int = 0) -> None:
     """Load `source`, apply the shipping edits, write `dest` (.safetensors + .json) with provenance."""
     net, cfg = load_model(source)
     if close_gates:
@@ -24,6 +29,8 @@ def ship(source: str, dest: str, close_gates: bool = False, note: str = "") -> N
     extra.update({"shipped_from": str(source), "offset_gates_closed": close_gates})
     if note:
         extra["note"] = note
+    if semantic_reference_width:
+        extra[REFERENCE_WIDTH_KEY] = int(semantic_reference_width)
     save_checkpoint(dest, net, cfg, extra)
 
 
@@ -33,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", help="output stem")
     parser.add_argument("--close-offset-gates", action="store_true")
     parser.add_argument("--note", default="")
+    parser.add_argument("--semantic-reference-width", type=int, default=0, metavar="W",
+                        help="record W as the width where the semantic branch is most accurate (0: none)")
     args = parser.parse_args(argv)
     try:
-        ship(args.source, args.dest, args.close_offset_gates, args.note)
+        ship(args.source, args.dest, args.close_offset_gates, args.note, args.semantic_reference_width)
     except CheckpointError as exc:
         print(f"ship: error: {exc}", file=sys.stderr)
         return 1

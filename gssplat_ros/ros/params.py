@@ -13,6 +13,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import InvalidParameterValueException
 
 from gssplat_ros.pipeline import PipelineConfig
+from gssplat_ros.runtime.semantic_scales import AUTO, check_scaled_size, parse_scales
 
 DEFAULT_CLASS_NAMES = [
     "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
@@ -57,6 +58,7 @@ class NodeConfig:
     keyframe_rotation_deg: float = 5.0
     max_input_pixels: int = 4096 * 2160
     floor_z_m: float = 0.0  # world z of the floor (the semantic height cues assume 0)
+    semantic_scales: str = "auto"  # auto | scales such as "1.0 0.5" (class logits averaged over them)
     # outputs
     render_width: int = 0  # 0 = the model size
     render_height: int = 0
@@ -82,6 +84,7 @@ class NodeConfig:
             keyframe_rotation_deg=self.keyframe_rotation_deg, max_input_pixels=self.max_input_pixels,
             min_opacity=self.cloud_min_opacity, fuse_map=self.fuse_map, map_voxel_m=self.map_voxel_m,
             map_max_gaussians=self.map_max_gaussians, floor_z_m=self.floor_z_m,
+            semantic_scales=self.semantic_scales,
         )
 
 
@@ -136,6 +139,8 @@ DESCRIPTIONS = {
     "map_max_gaussians": "fused-map size cap (oldest evicted first)",
     "map_publish_period_s": "period of ~/map/gaussians",
     "map_save_path": "save the fused map to this PLY on shutdown (empty = do not)",
+    "semantic_scales": "average the class logits over encoder passes at these image scales ('1.0 0.5'); "
+                       "auto: the checkpoint's semantic_reference_width decides (one scale at 160x120)",
     "diagnostics_period_s": "period of /diagnostics",
     "warn_throttle_s": "minimum seconds between repeated warnings",
 }
@@ -184,5 +189,11 @@ def validate(cfg: NodeConfig) -> None:
             raise ParameterError(f"parameter '{name}' = {v} is out of range [{lo}, {hi}]")
     if cfg.model_width % 4 or cfg.model_height % 4:
         raise ParameterError(f"model size must be divisible by 4, got {cfg.model_width}x{cfg.model_height}")
+    try:
+        scales = parse_scales(cfg.semantic_scales)
+        if scales != AUTO:
+            check_scaled_size(scales, cfg.model_width, cfg.model_height)
+    except ValueError as exc:
+        raise ParameterError(f"parameter 'semantic_scales': {exc}") from None
     if len(cfg.palette) % 3 or not all(0 <= int(v) <= 255 for v in cfg.palette):
         raise ParameterError("parameter 'palette' must be RGB triplets of integers 0-255")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -87,15 +87,28 @@ def make_runtime(
     views: Optional[int] = None,
     width: Optional[int] = None,
     height: Optional[int] = None,
+    semantic_scales: Union[str, Sequence[float]] = (1.0,),
 ) -> EncoderRuntime:
     """Build an encoder runtime from a checkpoint ("" = the shipped weights for `depth_mode`).
 
     `views`, `width`, `height` fix the shape for runtimes whose engines are shape-specialised.
+    `semantic_scales` other than (1.0,) averages the class logits over several image scales, "auto"
+    picks them from the checkpoint and `width` (runtime/semantic_scales.py); ValueError for scales
+    the window size cannot take.
     """
     from gssplat_ros.model.checkpoint import load_model  # lazy: keeps `import runtime` light
     from gssplat_ros.weights import checkpoint_stem, default_checkpoint
 
     stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
+    if semantic_scales != (1.0,):
+        from gssplat_ros.runtime.semantic_scales import (
+            MultiScaleSemantics, check_scaled_size, reference_width, resolve_scales)  # fmt: skip
+
+        scales = resolve_scales(semantic_scales, reference_width(stem), width, height)  # checked before loading a model
+        if scales != (1.0,):
+            if width and height:
+                check_scaled_size(scales, width, height)
+            return MultiScaleSemantics(make_runtime(name, checkpoint, depth_mode, device, views, width, height), scales)
     dev = resolve_device(device)
     if name == "auto":
         name = _pick_auto(dev)
