@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence, Union
+from typing import Optional, Protocol, Union
 
 import torch
 from torch import Tensor
@@ -102,7 +103,11 @@ def make_runtime(
     stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
     if semantic_scales != (1.0,):
         from gssplat_ros.runtime.semantic_scales import (
-            MultiScaleSemantics, check_scaled_size, reference_width, resolve_scales)  # fmt: skip
+            MultiScaleSemantics,  # fmt: skip
+            check_scaled_size,
+            reference_width,
+            resolve_scales,
+        )
 
         scales = resolve_scales(semantic_scales, reference_width(stem), width, height)  # checked before loading a model
         if scales != (1.0,):

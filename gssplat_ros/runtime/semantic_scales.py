@@ -29,8 +29,9 @@ width / f >= that width, and (1.0,) alone when f = 1 or the checkpoint names no 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,6 @@ from torch import Tensor
 
 from gssplat_ros.model.geometry import masked_avg_pool
 from gssplat_ros.prediction import EncoderInputs
-
 
 AUTO = "auto"
 REFERENCE_WIDTH_KEY = "semantic_reference_width"  # in a checkpoint's `extra` metadata
