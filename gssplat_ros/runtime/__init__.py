@@ -103,7 +103,7 @@ def make_runtime(
     stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
     if semantic_scales != (1.0,):
         from gssplat_ros.runtime.semantic_scales import (
-            MultiScaleSemantics,  # fmt: skip
+            MultiScaleSemantics,
             check_scaled_size,
             reference_width,
             resolve_scales,
