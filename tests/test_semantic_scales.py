@@ -93,7 +93,7 @@ def test_make_runtime_auto_reads_the_reference_width_from_the_checkpoint(tmp_pat
         make_runtime("torch", stem, "sensor", "cpu", 2, 200, 120, semantic_scales="1 0.25")
 
 
-def test_the_shipped_sensor_model_names_its_reference_width():
+def test_the_shipped_models_name_their_reference_width():
     from gssplat_ros.weights import default_checkpoint
 
-    assert reference_width(default_checkpoint("sensor")) == 160
+    assert reference_width(default_checkpoint("sensor")) == reference_width(default_checkpoint("estimated")) == 160
