@@ -64,6 +64,10 @@ class ModelConfig:
     cost_unet: bool = False  # one-level 3D U-Net regulariser instead of plain 3D convs
     photometric_cost: bool = False  # add each level's colour difference (mean |I_ref - I_warped|) as one more cost channel
     depth_neighbors: int = 3  # each view is matched against up to this many nearest views
+    # 0: the cost volume runs at the input size. W > 0: for an input at least twice as wide it runs on the
+    # images area-averaged by the largest power of two f with width / f >= W, and its depth is upsampled
+    # (a cost volume trained at W; see GSsplatNet.estimated_depth)
+    depth_reference_width: int = 0
 
     # ----------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -104,6 +108,16 @@ class ModelConfig:
             raise ValueError("init_scale_px is outside the range the scale formula can express")
 
     # ---------------------------------------------------------------- derived
+    def depth_downscale(self, width: int, height: int) -> int:
+        """f of `depth_reference_width` for an input of this size (1: the cost volume runs at full size)."""
+        factor = 1
+        if self.depth_mode != "estimated" or self.depth_reference_width <= 0:
+            return factor
+        while (width // (factor * 2) >= self.depth_reference_width and width % (factor * 2 * 4) == 0
+               and height % (factor * 2 * 4) == 0):  # fmt: skip
+            factor *= 2
+        return factor
+
     @property
     def sweep_range(self) -> tuple[float, float]:
         """(near, far) metres of the level-0 plane sweep."""

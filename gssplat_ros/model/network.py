@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import torch
+import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
@@ -205,9 +206,8 @@ class GSsplatNet(nn.Module):
         height, width = images.shape[-2:]
         full, color, quarter = self.encoder.backbone(images)
         if self.depth_net is not None:
-            depth_levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width, images)
-            depth_full = depth_levels[-1][:, 0]  # [V, H, W]
-            depth_quarter = depth_levels[0]  # [V, 1, H/4, W/4]
+            depth_levels, depth_full, depth_quarter = self.estimated_depth(images, K, world_from_cam, cam_from_world,
+                                                                           (full, color, quarter))  # fmt: skip
         else:
             depth_levels = []
             depth_full = depth[:, 0]
@@ -254,8 +254,44 @@ class GSsplatNet(nn.Module):
         if self.depth_net is None:
             raise ValueError("estimate_depth: this is a sensor-depth model (depth_mode 'sensor')")
         self._check_inputs(images, K, world_from_cam, cam_from_world, None)
-        full, color, quarter = self.encoder.backbone(images)
-        return self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, images.shape[-1], images)
+        return self.estimated_depth(images, K, world_from_cam, cam_from_world)[0]
+
+    def estimated_depth(
+        self,
+        images: Float[Tensor, "V 3 H W"],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        cam_from_world: Float[Tensor, "V 4 4"],
+        backbone: Optional[tuple[Tensor, Tensor, Tensor]] = None,
+    ) -> tuple[list[Tensor], Float[Tensor, "V H W"], Float[Tensor, "V 1 h w"]]:
+        """(cascade levels coarse to fine, depth at H x W, depth at H/4 for the semantic branch).
+
+        With `depth_reference_width` and an input at least twice that wide, the cascade runs on the
+        images area-averaged by f (cfg.depth_downscale; K scaled alike, the encoder backbone run again
+        on them) and its finest level is upsampled bilinearly to H x W. Reason: a cost volume trained at
+        160x120 sees disparities in pixels of that size; run at 320x240 on val3 (32 rooms, the 4
+        nearest frames) its context AbsRel is 0.142, run at 160x120 and upsampled 0.126; the shipped
+        estimated model's val3 eval: PSNR 25.72 -> 26.14 dB, context AbsRel 0.139 -> 0.135, rendered
+        depth AbsRel 0.155 -> 0.118, mIoU 0.428 -> 0.427. The levels
+        are then those of the smaller image. `backbone` reuses the full-size (full, color, quarter)
+        features when f = 1.
+        """
+        height, width = images.shape[-2:]
+        factor = self.cfg.depth_downscale(width, height)
+        if factor == 1:
+            full, color, quarter = backbone if backbone is not None else self.encoder.backbone(images)
+            levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width, images)
+            return levels, levels[-1][:, 0], levels[0]
+        small = F.avg_pool2d(images, factor)  # [V, 3, H/f, W/f]
+        K_small = K.clone()
+        K_small[:, :2] = K[:, :2] / factor  # pixel centres at +0.5: fx, fy, cx, cy all scale by 1/f
+        full, color, quarter = self.encoder.backbone(small)
+        levels = self.depth_net([quarter, color, full], K_small, world_from_cam, cam_from_world, width // factor, small)
+        depth_full = F.interpolate(levels[-1], size=(height, width), mode="bilinear", align_corners=False)  # [V,1,H,W]
+        # the semantic branch's H/4 depth: the finest level pooled (val3 mIoU 0.427; the coarse level
+        # upsampled instead: 0.418)
+        depth_quarter = F.avg_pool2d(depth_full, 4)  # [V, 1, H/4, W/4]
+        return levels, depth_full[:, 0], depth_quarter
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
