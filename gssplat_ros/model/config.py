@@ -110,13 +110,9 @@ class ModelConfig:
     # ---------------------------------------------------------------- derived
     def depth_downscale(self, width: int, height: int) -> int:
         """f of `depth_reference_width` for an input of this size (1: the cost volume runs at full size)."""
-        factor = 1
-        if self.depth_mode != "estimated" or self.depth_reference_width <= 0:
-            return factor
-        while (width // (factor * 2) >= self.depth_reference_width and width % (factor * 2 * 4) == 0
-               and height % (factor * 2 * 4) == 0):  # fmt: skip
-            factor *= 2
-        return factor
+        if self.depth_mode != "estimated":
+            return 1
+        return reference_downscale(width, height, self.depth_reference_width)
 
     @property
     def sweep_range(self) -> tuple[float, float]:
@@ -166,6 +162,18 @@ class ModelConfig:
     def diff(self, other: ModelConfig) -> list[str]:
         """Names of the fields whose values differ."""
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+def reference_downscale(width: int, height: int, reference_width: int) -> int:
+    """The largest power of two f with width / f >= reference_width and both sides divisible by 4 f
+    (1 when reference_width <= 0): how far a window is shrunk towards a model's reference width."""
+    factor = 1
+    if reference_width <= 0:
+        return factor
+    while (width // (factor * 2) >= reference_width and width % (factor * 2 * 4) == 0
+           and height % (factor * 2 * 4) == 0):  # fmt: skip
+        factor *= 2
+    return factor
 
 
 def _coerce(values: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from gssplat_ros.model.aggregation import (
     voxel_index_maps,
 )
 from gssplat_ros.model.config import ModelConfig
-from gssplat_ros.model.depth import CascadeDepth
+from gssplat_ros.model.depth import CascadeDepth, scale_intrinsics
 from gssplat_ros.model.encoder import ColorDecoder, Encoder, SemanticDecoder
 from gssplat_ros.model.geometry import (
     SHRotation,
@@ -283,8 +283,7 @@ class GSsplatNet(nn.Module):
             levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width, images)
             return levels, levels[-1][:, 0], levels[0]
         small = F.avg_pool2d(images, factor)  # [V, 3, H/f, W/f]
-        K_small = K.clone()
-        K_small[:, :2] = K[:, :2] / factor  # pixel centres at +0.5: fx, fy, cx, cy all scale by 1/f
+        K_small = scale_intrinsics(K, 1.0 / factor)
         full, color, quarter = self.encoder.backbone(small)
         levels = self.depth_net([quarter, color, full], K_small, world_from_cam, cam_from_world, width // factor, small)
         depth_full = F.interpolate(levels[-1], size=(height, width), mode="bilinear", align_corners=False)  # [V,1,H,W]

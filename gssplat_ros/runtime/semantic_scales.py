@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gssplat_ros.model.config import reference_downscale
+from gssplat_ros.model.depth import scale_intrinsics
 from gssplat_ros.model.geometry import masked_avg_pool
 from gssplat_ros.prediction import EncoderInputs
 
@@ -90,10 +92,7 @@ def resolve_scales(scales: Union[str, Sequence[float]], reference_width: Optiona
         return parsed
     if not reference_width or not width:
         return (1.0,)
-    factor = 1
-    while (width // (factor * 2) >= reference_width and width % (factor * 2 * 4) == 0
-           and (height or 0) % (factor * 2 * 4) == 0):  # fmt: skip
-        factor *= 2
+    factor = reference_downscale(width, height or 0, reference_width)
     return (1.0,) if factor == 1 else (1.0, 1.0 / factor)
 
 
@@ -108,8 +107,7 @@ def check_scaled_size(scales: Sequence[float], width: int, height: int) -> None:
 
 def downscale_inputs(inputs: EncoderInputs, factor: int) -> EncoderInputs:
     """The window at 1/factor of its size: images area-averaged, depth over valid pixels, K scaled."""
-    K = inputs.K.clone()  # [V, 3, 3]; pixel centres at +0.5, so (fx, fy, cx, cy) all scale by 1/factor
-    K[:, :2] /= factor
+    K = scale_intrinsics(inputs.K, 1.0 / factor)  # [V, 3, 3]
     depth = None if inputs.depth is None else masked_avg_pool(inputs.depth, factor)  # [V, 1, H/f, W/f]
     return EncoderInputs(F.avg_pool2d(inputs.images, factor), K, inputs.world_from_cam, inputs.cam_from_world, depth)
 
