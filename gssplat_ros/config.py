@@ -80,6 +80,10 @@ class TrainConfig:
     # (estimated mode); the last two skip rendering
     stage: Literal["full", "semantic2d", "depth"] = "full"
     trainable: list[str] = field(default_factory=list)  # module-name prefixes to train (others frozen); [] = all
+    # > 0: the semantic2d loss and validation fuse the semantic-Gaussian logits of the full-size pass and one
+    # pass at this width's power-of-two fraction of the window (as `semantic_scales: auto` does at inference
+    # for a checkpoint with this semantic_reference_width); windows narrower than twice it stay single-scale
+    semantic_reference_width: int = 0
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:

@@ -77,11 +77,18 @@ def lr_at(step: int, cfg: TrainConfig, progress: float) -> float:
     return o.lr * (o.final_lr_fraction + (1.0 - o.final_lr_fraction) * cos)
 
 
-def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings):
-    """Encoder on the context views, then render the targets. Returns (outputs, RenderedTargets)."""
+def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings, semantic_reference_width: int = 0):
+    """Encoder on the context views, then render the targets. Returns (outputs, RenderedTargets).
+
+    With `semantic_reference_width` (a plain GSsplatNet only, as in validation) the semantic Gaussians get the
+    fused multi-scale logits that inference gives them (`fused_semantic_logits`)."""
     wfc = batch["context_world_from_cam"]
     depth = batch["context_depth"] if depth_mode == "sensor" else None
     out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
+    if semantic_reference_width > 0:
+        out = dict(out)
+        out["sem_logits"] = fused_semantic_logits(net.semantic_logits, batch, depth, out["sem_logits"],
+                                                  semantic_reference_width)  # fmt: skip
     h, w = batch["target_images"].shape[-2:]
     cams = Cameras(batch["target_K"], batch["target_world_from_cam"], w, h)
     return out, render_targets(Prediction.from_outputs(out), cams, settings)
@@ -141,7 +148,28 @@ def freeze_except(net: torch.nn.Module, prefixes: list[str]) -> None:
     log.info("training %d of %d parameters (%s)", kept, sum(p.numel() for p in net.parameters()), ", ".join(prefixes))
 
 
-def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossConfig):
+def fused_semantic_logits(semantic_fn, batch: dict, depth: Optional[Tensor], full_logits: Tensor,
+                          reference_width: int) -> Tensor:  # fmt: skip
+    """The context window's semantic-Gaussian logits as multi-scale inference fuses them: `full_logits`
+    ([V, H, W, C], the full-size pass) averaged with a pass at 1/f of the size, f =
+    reference_downscale(W, H, reference_width); unchanged when f = 1. `semantic_fn` is
+    GSsplatNet.semantic_logits or a SemanticOnly module; gradients flow through both passes."""
+    from gssplat_ros.model.config import reference_downscale
+    from gssplat_ros.prediction import EncoderInputs
+    from gssplat_ros.runtime.semantic_scales import downscale_inputs, fuse_semantic_logits
+
+    images = batch["context_images"]  # [V, 3, H, W]
+    height, width = images.shape[-2:]
+    factor = reference_downscale(width, height, reference_width)
+    if factor == 1:
+        return full_logits
+    wfc = batch["context_world_from_cam"]
+    small = downscale_inputs(EncoderInputs(images, batch["context_K"], wfc, rigid_inverse(wfc), depth), factor)
+    _, small_logits = semantic_fn(small.images, small.K, small.world_from_cam, small.cam_from_world, small.depth)
+    return fuse_semantic_logits([full_logits, small_logits], height, width)  # [V, H, W, C]
+
+
+def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossConfig, semantic_reference_width: int = 0):
     """Warm-up stage: class-weighted CE on the context views only, of the semantic decoder's 2D logits and of
     the per-pixel logits of the semantic Gaussians (each context pixel's Gaussian should carry its label).
 
@@ -154,6 +182,8 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
     depth = batch["context_depth"] if model_cfg.depth_mode == "sensor" else None
     # a (DDP-wrapped) SemanticOnly: the colour branch is skipped
     context_logits, sem_logits = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
+    # the 2D decoder's logits stay single-scale (inference never renders them); the Gaussians' are fused
+    sem_logits = fused_semantic_logits(net, batch, depth, sem_logits, semantic_reference_width)  # [V, H, W, C]
     logits = context_logits.permute(0, 2, 3, 1).reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
     ce_2d = weighted_cross_entropy(logits, batch["context_labels"], loss_cfg, "context labels")
     gaussian_logits = sem_logits.reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
@@ -216,17 +246,19 @@ def validate_depth(net, dataset, windows: int) -> dict:
     return {"depth_absrel": float(np.mean(errors))}
 
 
-def validation_score(net, dataset, stage: str, depth_mode: str, settings: RenderSettings, windows: int):
+def validation_score(net, dataset, stage: str, depth_mode: str, settings: RenderSettings, windows: int,
+                     semantic_reference_width: int = 0):  # fmt: skip
     """(metrics, score) of the stage's validation; a higher score is better (chooses `best`)."""
     if stage == "depth":
         val = validate_depth(net, dataset, windows)
         return val, -val["depth_absrel"]
-    val = validate(net, dataset, depth_mode, settings, windows)
+    val = validate(net, dataset, depth_mode, settings, windows, semantic_reference_width)
     return val, val["psnr"] / 30.0 + val["miou"]  # one number: ~1 dB of PSNR ~ 0.03 mIoU
 
 
 @torch.no_grad()
-def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: int) -> dict:
+def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: int,
+             semantic_reference_width: int = 0) -> dict:  # fmt: skip
     from gssplat_ros.metrics import image_metrics, semantic_metrics
 
     was_training = net.training
@@ -234,7 +266,7 @@ def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: i
     psnrs, mious = [], []
     for i in range(min(windows, len(dataset))):
         batch = dataset[i]
-        _, r = window_forward(net, batch, depth_mode, settings)
+        _, r = window_forward(net, batch, depth_mode, settings, semantic_reference_width)
         for t in range(r.rgb.shape[0]):
             valid = (batch["target_depth"][t] > 0).numpy()
             gt = batch["target_images"][t].permute(1, 2, 0).numpy()
@@ -385,7 +417,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if cfg.stage == "semantic2d":
-                total, terms = semantic_2d_loss(model, batch, model_cfg, loss_cfg)
+                total, terms = semantic_2d_loss(model, batch, model_cfg, loss_cfg, cfg.semantic_reference_width)
             elif cfg.stage == "depth":
                 total, terms = depth_only_loss(model, batch, loss_cfg)
             else:
@@ -404,7 +436,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
             val = {}
             if dinfo.main and (step % cfg.val_every == 0):
                 val, score = validation_score(judged, val_set, cfg.stage, model_cfg.depth_mode, settings,
-                                              cfg.val_windows)
+                                              cfg.val_windows, cfg.semantic_reference_width)
                 if score > best:
                     best = score
                     save_checkpoint(out / "best", judged, model_cfg, {"step": step, **{f"val_{k}": v for k, v in val.items()}})
@@ -430,7 +462,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if dinfo.main:
         elapsed = elapsed_before + time.monotonic() - t_start
         metrics, score = validation_score(judged, val_set, cfg.stage, model_cfg.depth_mode, settings,
-                                          cfg.val_windows)
+                                          cfg.val_windows, cfg.semantic_reference_width)
         metrics.update({"step": step, "train_minutes": round(elapsed / 60.0, 2)})
         _save_last(out, net, model_cfg, optimizer, step, best, elapsed, ema)
         if score > best or not (out / "best.safetensors").exists():

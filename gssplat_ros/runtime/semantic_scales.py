@@ -112,6 +112,18 @@ def downscale_inputs(inputs: EncoderInputs, factor: int) -> EncoderInputs:
     return EncoderInputs(F.avg_pool2d(inputs.images, factor), K, inputs.world_from_cam, inputs.cam_from_world, depth)
 
 
+def fuse_semantic_logits(logits: Sequence[Tensor], height: int, width: int) -> Tensor:
+    """Mean of per-pixel class logits from several scales, each [V, h, w, C], upsampled bilinearly to
+    height x width first: [V, H, W, C]. Differentiable, so training can fit exactly what inference fuses."""
+    full = []
+    for x in logits:
+        if x.shape[1:3] != (height, width):
+            x = F.interpolate(x.permute(0, 3, 1, 2), size=(height, width), mode="bilinear",
+                              align_corners=False).permute(0, 2, 3, 1)  # fmt: skip
+        full.append(x)
+    return torch.stack(full).mean(dim=0).contiguous()
+
+
 class MultiScaleSemantics:
     """An EncoderRuntime whose semantic-Gaussian logits are the mean over `scales` (module docstring)."""
 
@@ -143,10 +155,8 @@ class MultiScaleSemantics:
         for s in self.scales:
             if s == 1.0:
                 logits.append(out["sem_logits"])  # [V, H, W, C]
-                continue
-            small = self.base(downscale_inputs(inputs, round(1.0 / s)))["sem_logits"]  # [V, H/f, W/f, C]
-            up = F.interpolate(small.permute(0, 3, 1, 2), size=(height, width), mode="bilinear", align_corners=False)
-            logits.append(up.permute(0, 2, 3, 1))  # [V, H, W, C]
+            else:
+                logits.append(self.base(downscale_inputs(inputs, round(1.0 / s)))["sem_logits"])  # [V, H/f, W/f, C]
         out = dict(out)
-        out["sem_logits"] = torch.stack(logits).mean(dim=0).contiguous()
+        out["sem_logits"] = fuse_semantic_logits(logits, height, width)
         return out
