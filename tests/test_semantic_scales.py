@@ -97,3 +97,46 @@ def test_the_shipped_models_name_their_reference_width():
     from gssplat_ros.weights import default_checkpoint
 
     assert reference_width(default_checkpoint("sensor")) == reference_width(default_checkpoint("estimated")) == 160
+
+
+def test_training_loss_fits_the_logits_that_inference_fuses(tmp_path):
+    """semantic_reference_width in the semantic2d stage: the loss is the CE of exactly the fused logits that
+    MultiScaleSemantics renders, gradients reach the weights through the half-size pass too, and a window
+    narrower than twice the reference width keeps the single-scale loss."""
+    from gssplat_ros.model.losses import LossConfig, weighted_cross_entropy
+    from gssplat_ros.train import SemanticOnly, semantic_2d_loss
+
+    base = make_runtime("torch", random_checkpoint(tmp_path), "sensor", "cpu")
+    net = base.net
+    inputs = synthetic_inputs(2, 64, 48, True)
+    labels = torch.randint(0, net.cfg.num_classes, (2, 48, 64))
+    batch = {"context_images": inputs.images, "context_K": inputs.K, "context_world_from_cam": inputs.world_from_cam,
+             "context_depth": inputs.depth, "context_labels": labels}
+    loss_cfg = LossConfig()
+    fused = MultiScaleSemantics(base, (1.0, 0.5))(inputs)["sem_logits"]  # [V, H, W, C]
+    context_logits, _ = net.semantic_logits(inputs.images, inputs.K, inputs.world_from_cam, inputs.cam_from_world,
+                                            inputs.depth)
+    ce_2d = weighted_cross_entropy(context_logits.permute(0, 2, 3, 1).reshape(-1, net.cfg.num_classes), labels,
+                                   loss_cfg, "labels")
+    ce_fused = weighted_cross_entropy(fused.reshape(-1, net.cfg.num_classes), labels, loss_cfg, "labels")
+
+    model = SemanticOnly(net)
+    total, terms = semantic_2d_loss(model, batch, net.cfg, loss_cfg, semantic_reference_width=32)  # 64 = 2 x 32
+    torch.testing.assert_close(terms["semantic"], ce_fused.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(total.detach(), (ce_2d + ce_fused).detach(), rtol=1e-5, atol=1e-6)
+    single, single_terms = semantic_2d_loss(model, batch, net.cfg, loss_cfg, semantic_reference_width=64)
+    plain, plain_terms = semantic_2d_loss(model, batch, net.cfg, loss_cfg)
+    torch.testing.assert_close(single_terms["semantic"], plain_terms["semantic"])  # 64 < 2 x 64: one scale
+    full = base(inputs)["sem_logits"]  # [V, H, W, C]
+    ce_full = weighted_cross_entropy(full.reshape(-1, net.cfg.num_classes), labels, loss_cfg, "labels")
+    torch.testing.assert_close(single_terms["semantic"], ce_full.detach(), rtol=1e-5, atol=1e-6)
+
+    # the half pass is differentiated: the semantic head's gradient is not the full pass's alone
+    def head_grads(loss):
+        net.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for n, p in net.named_parameters() if n.startswith("semantic_head")]
+
+    fused_grads, plain_grads = head_grads(total), head_grads(plain)
+    assert fused_grads and all(torch.isfinite(g).all() for g in fused_grads)
+    assert any(not torch.allclose(a, b) for a, b in zip(fused_grads, plain_grads))
