@@ -261,12 +261,11 @@ class GssplatNode(Node):
             self.pub_semantic.publish(conv.numpy_to_image(r.labels, header, "mono8"))
             self.pub_semantic_color.publish(
                 conv.numpy_to_image(conv.colorize_labels(r.labels, self.palette), header, "rgb8"))
-        else:
-            self.counts["semantic_skipped"] += 1
         self.pub_depth.publish(conv.numpy_to_image(r.depth.astype(np.float32), header, "32FC1"))
         w, h = self.render_size
         self.pub_info.publish(conv.camera_info_msg(self._last_K, w, h, header))
         self.counts["renders"] += 1
+        self.counts["semantic_skipped"] += 0 if semantic else 1  # counted beside "renders"
 
     # ----------------------------------------------------------------- map, diagnostics
     def _publish_map(self) -> None:
