@@ -232,6 +232,8 @@ class GssplatNode(Node):
                 try:
                     self._process(job)
                 except Exception as exc:  # never let one window kill the node
+                    if not self.context.ok():  # shut down (Ctrl-C) mid-publish: not a dropped frame
+                        return
                     self._drop(getattr(exc, "reason", "inference_error"), f"{type(exc).__name__}: {exc}")
 
     def _process(self, job: RenderJob) -> None:
@@ -331,7 +333,13 @@ def main(args: Optional[list[str]] = None) -> int:
         # tripled render latency, with p95 in the seconds.)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        try:
+            executor.spin()
+        except RuntimeError:
+            # SIGINT shuts the context down from the signal handler; a take already under way then fails
+            # in rclpy's bindings (seen on Jazzy: "Unable to convert call argument"). That is a clean stop.
+            if rclpy.ok():
+                raise
     except ParameterError as exc:
         print(f"gssplat_node: invalid parameter: {exc}", file=sys.stderr)
         return 2
