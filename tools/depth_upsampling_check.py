@@ -18,16 +18,11 @@ import torch.nn.functional as F
 
 from gssplat_ros.cameras import Cameras
 from gssplat_ros.data import WindowDataset
+from gssplat_ros.evaluate import abs_rel
 from gssplat_ros.model.checkpoint import load_model
-from gssplat_ros.model.depth import scale_intrinsics
 from gssplat_ros.weights import default_checkpoint
 
 WIDTH, HEIGHT = 320, 240
-
-
-def abs_rel(pred: torch.Tensor, gt: torch.Tensor) -> float:
-    valid = (gt > 0) & (pred > 0)
-    return float(((pred[valid] - gt[valid]).abs() / gt[valid]).mean())
 
 
 def joint_bilateral_upsample(low: torch.Tensor, image: torch.Tensor, image_low: torch.Tensor, sigma_color: float,
@@ -67,21 +62,19 @@ def main(root: str, queries_per_room: int) -> None:
         cams = Cameras(b["context_K"], b["context_world_from_cam"], WIDTH, HEIGHT)
         gt = b["context_depth"]  # [V, 1, H, W]
         with torch.inference_mode():
-            small = F.avg_pool2d(images, 2)  # as GSsplatNet.estimated_depth
-            full, color, quarter = net.encoder.backbone(small)
-            levels = net.depth_net([quarter, color, full], scale_intrinsics(cams.K, 0.5), cams.world_from_cam,
-                                   cams.cam_from_world, WIDTH // 2, small)
-            low = levels[-1]  # [V, 1, H/2, W/2]
+            levels, shipped, _ = net.estimated_depth(images, cams.K, cams.world_from_cam, cams.cam_from_world)
+            low = levels[-1]  # [V, 1, H/f, W/f], f = net.cfg.depth_downscale(W, H)
+            small = F.avg_pool2d(images, net.cfg.depth_downscale(WIDTH, HEIGHT))  # the cost volume's input
             variants = {
                 "half-size vs half-size GT": (low, F.interpolate(gt, size=low.shape[-2:], mode="nearest")),
-                "bilinear": (F.interpolate(low, size=(HEIGHT, WIDTH), mode="bilinear", align_corners=False), gt),
+                "bilinear (the model's output)": (shipped[:, None], gt),
                 "nearest": (F.interpolate(low, size=(HEIGHT, WIDTH), mode="nearest"), gt),
             }
             for sigma in (0.02, 0.05, 0.1, 0.2):
                 variants[f"joint bilateral 3x3, sigma {sigma}"] = (joint_bilateral_upsample(low, images, small, sigma), gt)
             variants["joint bilateral 5x5, sigma 0.05"] = (joint_bilateral_upsample(low, images, small, 0.05, 2), gt)
         for name, (pred, truth) in variants.items():
-            errors.setdefault(name, []).append(abs_rel(pred, truth))
+            errors.setdefault(name, []).append(abs_rel(pred.numpy(), truth.numpy()))
     print(f"context AbsRel over {len(windows)} windows of {root}")
     print("| depth | AbsRel |\n|---|---|")
     for name, values in errors.items():

@@ -267,7 +267,8 @@ class GssplatNode(Node):
         w, h = self.render_size
         self.pub_info.publish(conv.camera_info_msg(self._last_K, w, h, header))
         self.counts["renders"] += 1
-        self.counts["semantic_skipped"] += 0 if semantic else 1  # counted beside "renders"
+        if not semantic:  # counted beside "renders", so stats() sees the two move together
+            self.counts["semantic_skipped"] += 1
 
     # ----------------------------------------------------------------- map, diagnostics
     def _publish_map(self) -> None:
