@@ -68,6 +68,11 @@ class ModelConfig:
     # images area-averaged by the largest power of two f with width / f >= W, and its depth is upsampled
     # (a cost volume trained at W; see GSsplatNet.estimated_depth)
     depth_reference_width: int = 0
+    # > 0: after the cascade, a local colour plane sweep with this many candidates within a factor
+    # 1 +- depth_refine_range of its depth, box filter radius depth_refine_radius (model/depth_refine.py)
+    depth_refine_planes: int = 0
+    depth_refine_range: float = 0.4
+    depth_refine_radius: int = 1
 
     # ----------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -92,6 +97,11 @@ class ModelConfig:
         near, far = self.sweep_range
         if not 0 < near < far:
             raise ValueError(f"need 0 < sweep_near_m < sweep_far_m, got {near}, {far}")
+        if self.depth_refine_planes and (self.depth_refine_planes < 3 or not 0 < self.depth_refine_range < 1
+                                         or self.depth_refine_radius < 0):
+            raise ValueError("depth refinement needs depth_refine_planes >= 3, 0 < depth_refine_range < 1 and "
+                             f"depth_refine_radius >= 0, got {self.depth_refine_planes}, {self.depth_refine_range}, "
+                             f"{self.depth_refine_radius}")
         if self.offset_far_m <= 0:
             raise ValueError(f"offset_far_m must be positive, got {self.offset_far_m}")
         levels = len(self.depth_candidates)

@@ -6,7 +6,8 @@ Usage:
 
 `--semantic-reference-width W` records the image width at which the model's semantic branch is most
 accurate; `semantic_scales: auto` (eval, the node) then adds a pass near that width for larger windows
-(gssplat_ros/runtime/semantic_scales.py).
+(gssplat_ros/runtime/semantic_scales.py). `--depth-refine-planes N` turns on the photometric depth
+refinement of an estimated-depth model (N candidates; gssplat_ros/model/depth_refine.py); it has no weights.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from gssplat_ros.model.heads import close_offset_gates
 from gssplat_ros.runtime.semantic_scales import REFERENCE_WIDTH_KEY
 
 
-def ship(source: str, dest: str, close_gates: bool = False, note: str = "", semantic_reference_width: int = 0) -> None:
+def ship(source: str, dest: str, close_gates: bool = False, note: str = "", semantic_reference_width: int = 0,
+         depth_refine_planes: int | None = None) -> None:
     """Load `source`, apply the shipping edits, write `dest` (.safetensors + .json) with provenance."""
     net, cfg = load_model(source)
+    if depth_refine_planes is not None:
+        if cfg.depth_mode != "estimated":
+            raise CheckpointError(f"{source}: --depth-refine-planes needs an estimated-depth model")
+        cfg = cfg.replace(depth_refine_planes=depth_refine_planes)
+        net.cfg = cfg  # the refinement reads only GSsplatNet.cfg
     if close_gates:
         close_offset_gates(net)
     extra = dict(read_checkpoint_meta(source).get("extra", {}))
@@ -42,10 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="")
     parser.add_argument("--semantic-reference-width", type=int, default=0, metavar="W",
                         help="record W as the width where the semantic branch is most accurate (0: none)")
+    parser.add_argument("--depth-refine-planes", type=int, default=None, metavar="N",
+                        help="estimated depth: photometric refinement with N candidates (0: off)")
     args = parser.parse_args(argv)
     try:
-        ship(args.source, args.dest, args.close_offset_gates, args.note, args.semantic_reference_width)
-    except CheckpointError as exc:
+        ship(args.source, args.dest, args.close_offset_gates, args.note, args.semantic_reference_width,
+             args.depth_refine_planes)
+    except (CheckpointError, ValueError) as exc:
         print(f"ship: error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {args.dest}.safetensors / .json")
