@@ -10,6 +10,13 @@ Inputs come from the procedural scene generator (RGB-D frames along a camera pat
 target frame to render); without numba they fall back to synthetic inputs (no target). Criteria:
 fp32 - Gaussian means within 1e-3 m, class logits and SH within 1e-3, every other output within 1e-3;
 fp16 - colour renders at the target view (CPU rasteriser) within 0.5 dB PSNR of torch's render.
+With the photometric depth refinement (an estimated-depth model with `depth_refine_planes`), each pixel's
+depth is a discrete choice among candidates, and a near-tie in its colour cost can go either way on 1-ulp
+differences between runtimes (measured: 2 of 6144 pixels on the V=2 64x48 scene, up to 2% of depth apart).
+Parity measures the export, not that decision (as with WORLD_OFFSET_M below), so for such a model the
+fp32 tolerances apply to the 99th percentile of the per-pixel error (`p99_abs`), at most 0.5% of the
+pixels may differ in depth by more than 1e-3 m, and none by more than one candidate step (relative). The
+same network with the refinement off is held to the plain maximum (tests/test_export.py).
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ class ParityReport:
     psnr_onnx_db: float = float("nan")  # onnxruntime render vs the held-out frame
     psnr_between_db: float = float("nan")  # onnxruntime render vs torch render
     failures: list[str] = field(default_factory=list)
+    p99_abs: dict[str, float] = field(default_factory=dict)  # refined depth only: 99th percentile per pixel
+    depth_changed_fraction: float = float("nan")  # refined depth only: pixels with |depth diff| > 1e-3 m
 
     @property
     def passed(self) -> bool:
@@ -66,6 +75,9 @@ class ParityReport:
     def table(self) -> str:
         rows = [f"parity {self.precision} V={self.views} {self.width}x{self.height} ({self.source} inputs)"]
         rows += [f"  {name:<16} max |onnx - torch| = {value:.3g}" for name, value in self.max_abs.items()]
+        rows += [f"  {name:<16} p99 |onnx - torch| = {value:.3g}" for name, value in self.p99_abs.items()]
+        if not math.isnan(self.depth_changed_fraction):
+            rows.append(f"  refined depth: {100 * self.depth_changed_fraction:.2f}% of pixels differ by > 1e-3 m")
         if not math.isnan(self.psnr_torch_db):
             rows.append(
                 f"  render PSNR vs held-out frame: torch {self.psnr_torch_db:.2f} dB, onnx {self.psnr_onnx_db:.2f} dB "
@@ -131,6 +143,37 @@ def max_abs_errors(ref: dict[str, Tensor], got: dict[str, Tensor]) -> dict[str, 
         out[name] = float((a - b).abs().max()) if a.numel() else 0.0
     out["means_m"] = max(out["color_means"], out["sem_means"])
     return out
+
+
+def pixel_quantile_errors(ref: dict[str, Tensor], got: dict[str, Tensor], q: float = 0.99) -> dict[str, float]:
+    """The q-quantile over pixels of each output's per-pixel max |got - ref| ([V, H, W, ...] outputs)."""
+    out = {}
+    for name in OUTPUT_NAMES:
+        a, b = ref[name].detach().float().cpu(), got[name].detach().float().cpu()
+        err = (a - b).abs().reshape(a.shape[0] * a.shape[1] * a.shape[2], -1).amax(dim=1) if a.numel() else a
+        out[name] = float(torch.quantile(err, q)) if err.numel() else 0.0
+    out["means_m"] = max(out["color_means"], out["sem_means"])
+    return out
+
+
+def refinement_step(cfg) -> float:
+    """Relative depth spacing of the refinement's candidates (0 when the model has no refinement)."""
+    planes = getattr(cfg, "depth_refine_planes", 0)
+    return math.expm1(2.0 * math.log1p(cfg.depth_refine_range) / (planes - 1)) if planes else 0.0
+
+
+def refined_depth_failures(report: ParityReport, ref: dict[str, Tensor], got: dict[str, Tensor], step: float) -> list[str]:
+    """Fill report.p99_abs / depth_changed_fraction; the failures of the refined-depth criteria."""
+    report.p99_abs = pixel_quantile_errors(ref, got)
+    diff = (got["depth"].float() - ref["depth"].float()).abs()
+    report.depth_changed_fraction = float((diff > 1e-3).float().mean())
+    failures = []
+    if report.depth_changed_fraction > 0.005:
+        failures.append(f"{100 * report.depth_changed_fraction:.2f}% of the refined depths differ by > 1e-3 m (> 0.5%)")
+    worst = float((diff / ref["depth"].float().abs().clamp(min=1e-6)).max())
+    if not worst <= step * 1.01:
+        failures.append(f"a refined depth differs by {100 * worst:.1f}% > one candidate step ({100 * step:.1f}%)")
+    return failures
 
 
 def fp32_failures(errors: dict[str, float], tol: Optional[dict[str, float]] = None) -> list[str]:
@@ -201,8 +244,11 @@ def run_parity(
     got = onnx_outputs(onnx_path, inp)
     errors = max_abs_errors(ref, got)
     report = ParityReport(precision, views, width, height, data.source, errors)
+    step = refinement_step(net.cfg)
+    if step:
+        report.failures += refined_depth_failures(report, ref, got, step)
     if precision == "fp32":
-        report.failures += fp32_failures(errors)
+        report.failures += fp32_failures(report.p99_abs if step else errors)
     if data.target_rgb is not None:
         K, pose = data.target_K, data.target_world_from_cam
         img_ref = render_rgb(ref, K, pose, width, height)

@@ -7,6 +7,7 @@ tiny model saved to a temporary checkpoint. Exports are cached per test session 
 from __future__ import annotations
 
 import atexit
+import copy
 import functools
 import shutil
 import subprocess
@@ -56,6 +57,11 @@ def tiny_net(depth_mode: str = "sensor"):
     from gssplat_ros.model.checkpoint import load_model
 
     return load_model(tiny_checkpoint(depth_mode))[0]
+
+
+def refined(depth_mode: str) -> bool:
+    """Whether the test model has the photometric depth refinement (the shipped estimated model does)."""
+    return bool(tiny_net(depth_mode).cfg.depth_refine_planes)
 
 
 @functools.cache
@@ -138,9 +144,12 @@ def test_parity_fp32_on_a_generated_scene(depth_mode):
     report = run_parity(tiny_net(depth_mode), exported(depth_mode), 2, 64, 48, "fp32", scene(depth_mode))
     print(report.table())
     assert report.source == "scene"
-    # fp32 vs fp32: the same maths in another order; 1e-3 m / 1e-3 is the contract's tolerance.
-    assert report.max_abs["means_m"] <= 1e-3
-    assert report.max_abs["sem_logits"] <= 1e-3 and report.max_abs["color_sh"] <= 1e-3
+    # fp32 vs fp32: the same maths in another order; 1e-3 m / 1e-3 is the contract's tolerance (for the
+    # photometric depth refinement's discrete choice: over 99% of the pixels, see export/parity.py).
+    errors = report.p99_abs if refined(depth_mode) else report.max_abs
+    assert bool(report.p99_abs) == refined(depth_mode)
+    assert errors["means_m"] <= 1e-3
+    assert errors["sem_logits"] <= 1e-3 and errors["color_sh"] <= 1e-3
     assert report.passed, report.failures
     assert abs(report.psnr_torch_db - report.psnr_onnx_db) < 0.01
 
@@ -152,7 +161,21 @@ def test_parity_fp16_render_within_half_a_db(depth_mode):
     assert abs(report.psnr_torch_db - report.psnr_onnx_db) <= FP16_PSNR_DB
     assert report.passed, report.failures
     # fp16 trunk, fp32 geometry: centres stay within a few millimetres even with estimated depth.
-    assert report.max_abs["means_m"] < 2e-2
+    assert (report.p99_abs if refined(depth_mode) else report.max_abs)["means_m"] < 2e-2
+
+
+def test_parity_fp32_without_the_depth_refinement_holds_at_every_pixel():
+    """The shipped estimated network with its refinement off: the plain maximum-error contract."""
+    net = tiny_net("estimated")
+    if not refined("estimated"):
+        pytest.skip("no shipped estimated weights: the fresh tiny model has no refinement")
+    plain = copy.deepcopy(net)
+    plain.cfg = net.cfg.replace(depth_refine_planes=0)
+    path = export_onnx(plain, _TMP / "onnx" / "tiny_estimated_unrefined.onnx", 2, 64, 48, "fp32").path
+    report = run_parity(plain, path, 2, 64, 48, "fp32", scene("estimated"))
+    print(report.table())
+    assert not report.p99_abs and report.max_abs["means_m"] <= 1e-3 and report.max_abs["sem_logits"] <= 1e-3
+    assert report.passed, report.failures
 
 
 @pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
@@ -175,7 +198,8 @@ def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
     assert [i.name for i in first_model.graph.input] == list(ExportWrapper(tiny_net(depth_mode)).graph_input_names())
     assert [o.name for o in second_model.graph.output] == list(ExportWrapper.graph_output_names())
     report = run_parity(tiny_net(depth_mode), path, 2, 64, 48, "fp32", scene(depth_mode))
-    assert report.max_abs["means_m"] <= 1e-3 and report.max_abs["sem_logits"] <= 1e-3
+    errors = report.p99_abs if refined(depth_mode) else report.max_abs
+    assert errors["means_m"] <= 1e-3 and errors["sem_logits"] <= 1e-3
     assert report.passed, report.failures
 
 

@@ -9,6 +9,7 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
+from export.parity import pixel_quantile_errors  # noqa: E402
 from gssplat_ros.prediction import OUTPUT_NAMES  # noqa: E402
 from gssplat_ros.runtime import make_runtime  # noqa: E402
 from tests.test_export import tiny_checkpoint  # noqa: E402
@@ -47,8 +48,14 @@ def test_onnxruntime_matches_torch_through_make_runtime(depth_mode, cache_dir):
     for name in OUTPUT_NAMES:
         assert got[name].dtype == torch.float32 and got[name].device.type == "cpu"
         assert got[name].shape == ref[name].shape, name
-        # fp32 both sides: 1e-3 (metres for means) is the export contract's tolerance
-        torch.testing.assert_close(got[name], ref[name], atol=1e-3, rtol=0, msg=name)
+    # fp32 both sides: 1e-3 (metres for means) is the export contract's tolerance; with the photometric
+    # depth refinement over 99% of the pixels (its discrete choice, see export/parity.py)
+    if torch_rt.net.cfg.depth_refine_planes:
+        errors = pixel_quantile_errors(ref, got)
+        assert max(errors.values()) <= 1e-3, errors
+    else:
+        for name in OUTPUT_NAMES:
+            torch.testing.assert_close(got[name], ref[name], atol=1e-3, rtol=0, msg=name)
 
 
 def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):

@@ -46,6 +46,7 @@ def colour_costs(
     rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
     total = torch.zeros_like(planes)
     seen = torch.zeros_like(planes)
+    ref = images.repeat(1, 1, count, 1)  # [V, 3, D*h, w]: the same rows for every plane
     for n in range(nbrs.shape[1]):  # static: k is fixed by V and the config
         j = nbrs[:, n]
         cw = cam_from_world.index_select(0, j)
@@ -62,7 +63,6 @@ def colour_costs(
             num_views, count * height, width, 2)
         warped = F.grid_sample(images.index_select(0, j), grid, mode="bilinear", padding_mode="zeros",
                                align_corners=False)  # [V, 3, D*h, w]
-        ref = images.repeat(1, 1, count, 1) if n == 0 else ref  # [V, 3, D*h, w]: same rows per plane
         diff = (warped - ref).abs().mean(dim=1).reshape(num_views, count, height, width)
         total = total + diff * inside
         seen = seen + inside
@@ -94,7 +94,8 @@ def refine_depth(
     cost, seen = colour_costs(images, K, world_from_cam, cam_from_world, candidates, nbrs)
     cost = F.avg_pool2d(cost, 2 * radius + 1, 1, radius, count_include_pad=False)
     best = torch.min(cost, dim=1, keepdim=True).indices  # [V, 1, h, w] (10x faster than argmin over dim 1 here)
-    mid = best.clamp(1, planes - 2)
+    # clamped in float: TensorRT's Clip takes no INT64 (the operator check flags it)
+    mid = best.to(depth.dtype).clamp(1, planes - 2).to(torch.int64)  # [V, 1, h, w]
     c0, c1, c2 = cost.gather(1, mid - 1), cost.gather(1, mid), cost.gather(1, mid + 1)
     curvature = c0 - 2.0 * c1 + c2
     shift = torch.where(curvature > 1e-6, 0.5 * (c0 - c2) / curvature.clamp(min=1e-6), torch.zeros_like(c1))
