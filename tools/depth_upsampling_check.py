@@ -53,6 +53,7 @@ def joint_bilateral_upsample(low: torch.Tensor, image: torch.Tensor, image_low: 
 def main(root: str, queries_per_room: int) -> None:
     torch.set_num_threads(1)
     net, _ = load_model(default_checkpoint("estimated"))
+    net.cfg = net.cfg.replace(depth_refine_planes=0)  # the cascade alone (the photometric refinement is stop 22's)
     windows = WindowDataset(root, "scannet", split="all", views=4, targets=1, size=(WIDTH, HEIGHT),
                             max_targets=queries_per_room)
     errors: dict[str, list[float]] = {}
