@@ -57,7 +57,8 @@ METADATA_FORMAT = "gssplat_ros.encoder/1"
 FP16_MODULES = ("color_decoder", "semantic_decoder", "color_head", "semantic_head", "semantic_geometry")
 # the encoder's parts one by one: the network calls its backbone and its attention blocks separately
 FP16_SUBMODULES = ("encoder.stem", "encoder.stage1", "encoder.stage2", "encoder.semantic",
-                   "color_aggregate.reduce", "semantic_aggregate.reduce")
+                   "color_aggregate.reduce", "semantic_aggregate.reduce",
+                   "depth_encoder.stem", "depth_encoder.stage1", "depth_encoder.stage2")  # the last: composed models
 
 
 @dataclass
@@ -151,6 +152,8 @@ def to_mixed_fp16(net: nn.Module) -> nn.Module:
     net = copy.deepcopy(net).float().eval()
     for name in (*FP16_MODULES, *FP16_SUBMODULES):
         parent_name, _, child = name.rpartition(".")
+        if parent_name and not isinstance(getattr(net, parent_name.split(".")[0], None), nn.Module):
+            continue  # an optional part this model does not have (depth_encoder = None)
         parent = net.get_submodule(parent_name) if parent_name else net
         if getattr(parent, child, None) is not None:
             setattr(parent, child, HalfPrecision(getattr(parent, child)))

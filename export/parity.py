@@ -15,8 +15,11 @@ depth is a discrete choice among candidates, and a near-tie in its colour cost c
 differences between runtimes (measured: 2 of 6144 pixels on the V=2 64x48 scene, up to 2% of depth apart).
 Parity measures the export, not that decision (as with WORLD_OFFSET_M below), so for such a model the
 fp32 tolerances apply to the 99th percentile of the per-pixel error (`p99_abs`), at most 0.5% of the
-pixels may differ in depth by more than 1e-3 m, and none by more than one candidate step (relative). The
-same network with the refinement off is held to the plain maximum (tests/test_export.py).
+pixels may differ in depth by more than 1e-3 m, and none by more than one candidate step (relative).
+Class logits are judged by their labels instead (argmax equal on >= 99.5% of the pixels): the
+semantic branch's self-attention spreads a changed depth into every logit a little (composed model,
+CI scene: p99 0.016). The same network with the refinement off is held to the plain maximum
+(tests/test_export.py).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class ParityReport:
     failures: list[str] = field(default_factory=list)
     p99_abs: dict[str, float] = field(default_factory=dict)  # refined depth only: 99th percentile per pixel
     depth_changed_fraction: float = float("nan")  # refined depth only: pixels with |depth diff| > 1e-3 m
+    label_agreement: float = float("nan")  # refined depth only: pixels whose argmax class is the same
 
     @property
     def passed(self) -> bool:
@@ -77,7 +81,8 @@ class ParityReport:
         rows += [f"  {name:<16} max |onnx - torch| = {value:.3g}" for name, value in self.max_abs.items()]
         rows += [f"  {name:<16} p99 |onnx - torch| = {value:.3g}" for name, value in self.p99_abs.items()]
         if not math.isnan(self.depth_changed_fraction):
-            rows.append(f"  refined depth: {100 * self.depth_changed_fraction:.2f}% of pixels differ by > 1e-3 m")
+            rows.append(f"  refined depth: {100 * self.depth_changed_fraction:.2f}% of pixels differ by > 1e-3 m; "
+                        f"labels agree on {100 * self.label_agreement:.2f}%")
         if not math.isnan(self.psnr_torch_db):
             rows.append(
                 f"  render PSNR vs held-out frame: torch {self.psnr_torch_db:.2f} dB, onnx {self.psnr_onnx_db:.2f} dB "
@@ -171,6 +176,9 @@ def refined_depth_failures(report: ParityReport, ref: dict[str, Tensor], got: di
     if report.depth_changed_fraction > 0.005:
         failures.append(f"{100 * report.depth_changed_fraction:.2f}% of the refined depths differ by > 1e-3 m (> 0.5%)")
     worst = float((diff / ref["depth"].float().abs().clamp(min=1e-6)).max())
+    report.label_agreement = float((got["sem_logits"].argmax(-1) == ref["sem_logits"].argmax(-1)).float().mean())
+    if report.label_agreement < 0.995:
+        failures.append(f"labels agree on {100 * report.label_agreement:.2f}% of the pixels (< 99.5%)")
     if not worst <= step * 1.01:
         failures.append(f"a refined depth differs by {100 * worst:.1f}% > one candidate step ({100 * step:.1f}%)")
     return failures
@@ -248,7 +256,8 @@ def run_parity(
     if step:
         report.failures += refined_depth_failures(report, ref, got, step)
     if precision == "fp32":
-        report.failures += fp32_failures(report.p99_abs if step else errors)
+        judged = {k: v for k, v in report.p99_abs.items() if k != "sem_logits"} if step else errors
+        report.failures += fp32_failures(judged)
     if data.target_rgb is not None:
         K, pose = data.target_K, data.target_world_from_cam
         img_ref = render_rgb(ref, K, pose, width, height)

@@ -73,6 +73,10 @@ class ModelConfig:
     depth_refine_planes: int = 0
     depth_refine_range: float = 0.4
     depth_refine_radius: int = 1
+    # estimated mode: the cascade reads its own backbone (stem and both stages, `depth_encoder.*`) instead of
+    # the shared encoder's, and the semantic branch gets the final depth pooled to H/4 as in sensor mode.
+    # Written by gssplat_ros.model.compose, which joins a sensor model's network to an estimated model's depth.
+    depth_encoder: bool = False
 
     # ----------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -102,6 +106,8 @@ class ModelConfig:
             raise ValueError("depth refinement needs depth_refine_planes >= 3, 0 < depth_refine_range < 1 and "
                              f"depth_refine_radius >= 0, got {self.depth_refine_planes}, {self.depth_refine_range}, "
                              f"{self.depth_refine_radius}")
+        if self.depth_encoder and self.depth_mode != "estimated":
+            raise ValueError("depth_encoder needs depth_mode 'estimated'")
         if self.offset_far_m <= 0:
             raise ValueError(f"offset_far_m must be positive, got {self.offset_far_m}")
         levels = len(self.depth_candidates)

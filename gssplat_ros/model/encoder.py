@@ -32,7 +32,8 @@ class EncoderFeatures:
 class Encoder(nn.Module):
     """conv 3 -> stem, two stride-2 stages of residual blocks, then the semantic [res + attn] blocks."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, semantic_blocks: bool = True):
+        """semantic_blocks=False: the backbone alone (no attention blocks; `semantic` is empty)."""
         super().__init__()
         g = cfg.norm_groups
         c0, c1, cs = cfg.stem_channels, cfg.color_channels, cfg.semantic_channels
@@ -46,7 +47,7 @@ class Encoder(nn.Module):
         self.semantic = nn.Sequential(
             *[
                 SemanticBlock(cs, cs, cfg.attention_heads, g, cfg.attention_kv_stride)
-                for _ in range(cfg.attention_blocks)
+                for _ in range(cfg.attention_blocks if semantic_blocks else 0)
             ]
         )
 

@@ -75,6 +75,8 @@ class GSsplatNet(nn.Module):
         self.color_decoder = ColorDecoder(cfg)
         self.semantic_decoder = SemanticDecoder(cfg)
         self.depth_net = CascadeDepth(cfg) if cfg.depth_mode == "estimated" else None
+        # the cascade's own backbone (cfg.depth_encoder; see gssplat_ros/model/compose.py), else the shared one
+        self.depth_encoder = Encoder(cfg, semantic_blocks=False) if cfg.depth_encoder else None
         if cfg.aggregate:
             self.color_aggregate = SpatialAggregation(cd, cfg.aggregate_kernel)
             self.semantic_aggregate = SpatialAggregation(cd, cfg.aggregate_kernel)
@@ -279,19 +281,23 @@ class GSsplatNet(nn.Module):
         """
         height, width = images.shape[-2:]
         factor = self.cfg.depth_downscale(width, height)
+        own = self.depth_encoder is not None
+        depth_backbone = self.depth_encoder.backbone if own else self.encoder.backbone
         if factor == 1:
-            full, color, quarter = backbone if backbone is not None else self.encoder.backbone(images)
+            full, color, quarter = backbone if backbone is not None and not own else depth_backbone(images)
             levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width, images)
-            return levels, self._refined(levels[-1], images, K, world_from_cam, cam_from_world)[:, 0], levels[0]
+            finest = self._refined(levels[-1], images, K, world_from_cam, cam_from_world)  # [V, 1, H, W]
+            # a composed model's semantic branch was trained on sensor depth pooled to H/4
+            return levels, finest[:, 0], masked_avg_pool(finest, 4) if own else levels[0]
         small = F.avg_pool2d(images, factor)  # [V, 3, H/f, W/f]
         K_small = scale_intrinsics(K, 1.0 / factor)
-        full, color, quarter = self.encoder.backbone(small)
+        full, color, quarter = depth_backbone(small)
         levels = self.depth_net([quarter, color, full], K_small, world_from_cam, cam_from_world, width // factor, small)
         finest = self._refined(levels[-1], small, K_small, world_from_cam, cam_from_world)  # [V, 1, H/f, W/f]
         depth_full = F.interpolate(finest, size=(height, width), mode="bilinear", align_corners=False)  # [V,1,H,W]
         # the semantic branch's H/4 depth: the finest level pooled (val3 mIoU 0.427; the coarse level
         # upsampled instead: 0.418)
-        depth_quarter = F.avg_pool2d(depth_full, 4)  # [V, 1, H/4, W/4]
+        depth_quarter = masked_avg_pool(depth_full, 4) if own else F.avg_pool2d(depth_full, 4)  # [V, 1, H/4, W/4]
         return levels, depth_full[:, 0], depth_quarter
 
     def _refined(self, depth: Tensor, images: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor) -> Tensor:
