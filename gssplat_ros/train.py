@@ -108,6 +108,12 @@ def init_from_checkpoint(net, path) -> int:
         raise FileNotFoundError(f"init_from: checkpoint weights not found: {weights}")
     source = load_file(str(weights))
     own = net.state_dict()
+    if any(k.startswith("depth_encoder.") for k in source) and getattr(net, "depth_net", None) is not None \
+            and getattr(net, "depth_encoder", None) is None:
+        # the composed model's cascade was trained on its own backbone, not on the shared encoder it would land on
+        raise ValueError(f"init_from: {path} is a composed model (its cascade reads depth_encoder.*); this network "
+                         "has no depth_encoder: set model_overrides depth_encoder: true, or init from an "
+                         "uncomposed estimated checkpoint (README, 'The sensor network on the estimated depth')")
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     for k, v in source.items():  # a layer that gained input channels (e.g. photometric_cost): old ones, new at 0
         if k in own and k not in matched and _grew_inputs(v.shape, own[k].shape):

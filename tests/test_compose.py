@@ -47,3 +47,16 @@ def test_sources_that_do_not_fit_together_are_clear_errors(tmp_path, capsys):
     assert main([sensor, str(tmp_path / "missing"), str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err.startswith("compose: error:")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_init_from_a_composed_model_needs_a_depth_encoder(tmp_path):
+    from gssplat_ros.train import init_from_checkpoint
+
+    sensor = _save(tmp_path, "sensor")
+    estimated = _save(tmp_path, "estimated", depth_mode="estimated")
+    compose(sensor, estimated, str(tmp_path / "both"))
+    plain = GSsplatNet(ModelConfig.preset("tiny", depth_mode="estimated"))
+    with pytest.raises(ValueError, match="composed model"):
+        init_from_checkpoint(plain, tmp_path / "both")
+    composed = GSsplatNet(ModelConfig.preset("tiny", depth_mode="estimated", depth_encoder=True))
+    assert init_from_checkpoint(composed, tmp_path / "both") == len(composed.state_dict())
