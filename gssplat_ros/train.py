@@ -182,7 +182,7 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
     No rendering, so a step costs a fraction of a full one and the semantic branch sees many more
     images per minute; the full stage then trains everything through the renderer.
     """
-    from gssplat_ros.model.losses import weighted_cross_entropy
+    from gssplat_ros.model.losses import lovasz_softmax, weighted_cross_entropy
 
     wfc = batch["context_world_from_cam"]
     depth = batch["context_depth"] if model_cfg.depth_mode == "sensor" else None
@@ -194,7 +194,15 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
     ce_2d = weighted_cross_entropy(logits, batch["context_labels"], loss_cfg, "context labels")
     gaussian_logits = sem_logits.reshape(-1, model_cfg.num_classes)  # [V*H*W, C]
     ce_gaussians = weighted_cross_entropy(gaussian_logits, batch["context_labels"], loss_cfg, "context labels")
-    return ce_2d + ce_gaussians, {"context_semantic": ce_2d.detach(), "semantic": ce_gaussians.detach()}
+    terms = {"context_semantic": ce_2d.detach(), "semantic": ce_gaussians.detach()}
+    total = ce_2d + ce_gaussians
+    if loss_cfg.lovasz_weight > 0:  # per image, as the protocol's mIoU is taken per image
+        labels = batch["context_labels"].reshape(sem_logits.shape[0], -1)  # [V, H*W]
+        lovasz = torch.stack([lovasz_softmax(sem_logits[v].reshape(-1, model_cfg.num_classes), labels[v],
+                                             loss_cfg.ignore_index) for v in range(sem_logits.shape[0])]).mean()
+        terms["lovasz"] = lovasz.detach()
+        total = total + loss_cfg.lovasz_weight * lovasz
+    return total, terms
 
 
 def depth_only_loss(net, batch: dict, loss_cfg: LossConfig):

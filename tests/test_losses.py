@@ -204,3 +204,27 @@ def test_render_targets_with_the_cpu_backend():
     total.backward()
     assert out["color_means"].grad is None  # non-leaf; the check is that backward ran through the renderer
     assert net.color_head.conv2.weight.grad.abs().sum() > 0
+
+
+def test_lovasz_softmax_is_zero_when_right_one_when_wrong_and_trains():
+    from gssplat_ros.model.losses import lovasz_softmax
+
+    torch.manual_seed(0)
+    labels = torch.randint(0, 4, (400,))
+    labels[:25] = 20  # ignored
+    right = 50.0 * torch.nn.functional.one_hot(labels.clamp(max=3), 4).float()
+    assert float(lovasz_softmax(right, labels, 20)) < 1e-6
+    assert abs(float(lovasz_softmax(right.roll(1, dims=1), labels, 20)) - 1.0) < 1e-6  # every IoU is 0
+    logits = torch.zeros(400, 4, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.5)
+    first = None
+    for _ in range(50):
+        loss = lovasz_softmax(logits, labels, 20)
+        first = float(loss) if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(lovasz_softmax(logits, labels, 20)) < 0.5 * first
+    kept = labels != 20
+    assert (logits.argmax(1)[kept] == labels[kept]).float().mean() > 0.9
+    assert float(lovasz_softmax(logits, torch.full((400,), 20), 20)) == 0.0  # nothing labelled

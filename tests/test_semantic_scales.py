@@ -140,3 +140,25 @@ def test_training_loss_fits_the_logits_that_inference_fuses(tmp_path):
     fused_grads, plain_grads = head_grads(total), head_grads(plain)
     assert fused_grads and all(torch.isfinite(g).all() for g in fused_grads)
     assert any(not torch.allclose(a, b) for a, b in zip(fused_grads, plain_grads))
+
+
+def test_lovasz_term_is_taken_per_image_on_the_fused_logits(tmp_path):
+    from dataclasses import replace
+
+    from gssplat_ros.model.losses import LossConfig, lovasz_softmax
+    from gssplat_ros.train import SemanticOnly, semantic_2d_loss
+
+    base = make_runtime("torch", random_checkpoint(tmp_path), "sensor", "cpu")
+    net = base.net
+    inputs = synthetic_inputs(2, 64, 48, True)
+    labels = torch.randint(0, net.cfg.num_classes, (2, 48, 64))
+    batch = {"context_images": inputs.images, "context_K": inputs.K, "context_world_from_cam": inputs.world_from_cam,
+             "context_depth": inputs.depth, "context_labels": labels}
+    model = SemanticOnly(net)
+    plain, plain_terms = semantic_2d_loss(model, batch, net.cfg, LossConfig(), semantic_reference_width=32)
+    total, terms = semantic_2d_loss(model, batch, net.cfg, replace(LossConfig(), lovasz_weight=0.5), 32)
+    fused = MultiScaleSemantics(base, (1.0, 0.5))(inputs)["sem_logits"]  # [V, H, W, C]
+    expect = torch.stack([lovasz_softmax(fused[v].reshape(-1, net.cfg.num_classes), labels[v], 20) for v in range(2)])
+    torch.testing.assert_close(terms["lovasz"], expect.mean().detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(total.detach(), (plain + 0.5 * expect.mean()).detach(), rtol=1e-5, atol=1e-6)
+    assert "lovasz" not in plain_terms

@@ -49,6 +49,7 @@ class LossConfig:
     gate_prior_weight: float = 0.0  # optional cost of an open gate (mean sigmoid of the gate logits)
     group_near_m: float = 0.01  # projected points closer than this are not in the z-buffer
     group_membership_gradient: bool = False  # let (1 - gate) carry gradient in the group loss (see group_depth_loss)
+    lovasz_weight: float = 0.0  # semantic2d stage: + this x the Lovasz-softmax loss of the Gaussians' logits, per image
 
 
 class RenderedTargets(NamedTuple):
@@ -105,6 +106,33 @@ def weighted_cross_entropy(
     nll = F.cross_entropy(logits.reshape(-1, num_classes), safe, weight=weight, reduction="none")
     w = weight[safe] * keep.to(logits.dtype)
     return (nll * keep.to(logits.dtype)).sum() / w.sum().clamp(min=1e-6)
+
+
+def _lovasz_gradient(fg_sorted: Tensor) -> Tensor:
+    """[P] gradient of the Lovasz extension of the Jaccard loss at errors sorted in descending order."""
+    total = fg_sorted.sum()
+    intersection = total - fg_sorted.cumsum(0)
+    union = total + (1.0 - fg_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+
+
+def lovasz_softmax(logits: Float[Tensor, "N C"], labels: Tensor, ignore_index: int) -> Tensor:
+    """Lovasz-softmax loss (Berman et al., CVPR 2018): a convex surrogate of 1 - IoU, averaged over the
+    classes present in `labels` (ignored pixels left out; 0 when nothing is labelled). Ours: the
+    segmentation packages that ship it (segmentation_models_pytorch) pull in a model zoo for 20 lines."""
+    labels = labels.reshape(-1).long()
+    keep = labels != ignore_index
+    if not keep.any():
+        return logits.sum() * 0.0
+    probs = torch.softmax(logits[keep], dim=-1)  # [P, C]
+    labels = labels[keep]
+    losses = []
+    for c in torch.unique(labels).tolist():
+        fg = (labels == c).to(probs.dtype)
+        errors, order = torch.sort((fg - probs[:, c]).abs(), descending=True)
+        losses.append(torch.dot(errors, _lovasz_gradient(fg[order])))
+    return torch.stack(losses).mean()
 
 
 def group_depth_loss(
