@@ -277,7 +277,9 @@ class GSsplatNet(nn.Module):
         estimated model's val3 eval: PSNR 25.72 -> 26.14 dB, context AbsRel 0.139 -> 0.135, rendered
         depth AbsRel 0.155 -> 0.118, mIoU 0.428 -> 0.427. The levels
         are then those of the smaller image. `backbone` reuses the full-size (full, color, quarter)
-        features when f = 1.
+        features when f = 1 (not with cfg.depth_encoder, whose cascade has its own backbone). With
+        cfg.depth_refine_planes the finest level is photometrically refined (model/depth_refine.py) before
+        the upsample; the returned levels are the cascade's own.
         """
         height, width = images.shape[-2:]
         factor = self.cfg.depth_downscale(width, height)
