@@ -2,15 +2,18 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "gssplat_ros"
 
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "export", "export.*"]),
-    package_data={PACKAGE: ["assets/*", "assets/**/*"]},
+    # Namespace discovery so the data-only folders (assets/, assets/weights/) are packages too:
+    # plain find_packages leaves them out and setuptools warns that their files would be dropped.
+    packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*", "export", "export.*"],
+                                     exclude=["*.__pycache__", "*.__pycache__.*"]),
+    package_data={f"{PACKAGE}.assets": ["*.tsv"], f"{PACKAGE}.assets.weights": ["*.json", "*.safetensors"]},
     include_package_data=True,
     data_files=[
         # ament index marker and package manifest: what `get_package_share_directory` looks for.
