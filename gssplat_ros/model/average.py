@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Optional
 
 import torch
@@ -52,8 +51,8 @@ def average(sources: Sequence[str], dest: str, weights: Optional[Sequence[float]
         raise CheckpointError(f"the weights must be >= 0 and sum to 1, got {weights}")
     nets, cfgs = zip(*(load_model(s) for s in sources))
     for source, cfg in zip(sources[1:], cfgs[1:]):
-        if cfg != cfgs[0]:
-            differ = [f.name for f in fields(cfg) if getattr(cfg, f.name) != getattr(cfgs[0], f.name)]
+        differ = cfg.diff(cfgs[0])
+        if differ:
             raise CheckpointError(f"{source} and {sources[0]} have different model configs ({', '.join(differ)})")
     net = nets[0]
     net.load_state_dict(average_state([n.state_dict() for n in nets], weights), strict=True)
