@@ -43,7 +43,7 @@ from gssplat_ros.runtime.engine_cache import file_sha256
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18  # opset-20 GridSample gave wrong results on TensorRT 10.13; 18 is correct everywhere
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: onnxruntime on the CPU only (scatter="host"; export/quantize.py)
 # How the voxel pooling scatters: "elements" (one graph with ScatterElements, runs everywhere incl. TensorRT)
 # or "host" (for onnxruntime on the CPU: two graphs, the pooling between them on the host in torch).
 # onnxruntime's CPU kernels have no scatter-add that is fast and correct on several threads:
@@ -185,7 +185,8 @@ def export_onnx(
         net: a GSsplatNet (its `cfg` gives depth mode, classes, ...); it is not modified.
         path: output file; written atomically (a temporary file renamed into place).
         views, width, height: the fixed window shape of the graph.
-        precision: "fp32" or "fp16" (mixed: see the module docstring).
+        precision: "fp32", "fp16" (mixed: see the module docstring) or "int8" (scatter="host" only: the fp32
+            pair quantised, calibrated on generated scenes; export/quantize.py).
         opset: ONNX opset (18 by default; TensorRT 10.3 reads 9..20).
         slim: simplify the graph with onnxslim (constant folding, dead-node removal).
         metadata: extra metadata_props entries (values JSON-encoded unless already strings).
@@ -211,6 +212,14 @@ def export_onnx(
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if scatter not in SCATTERS:
         raise ValueError(f"scatter must be one of {SCATTERS}, got {scatter!r}")
+    if precision == "int8":
+        if scatter != "host":
+            raise ValueError("int8 is for onnxruntime on the CPU: export it with scatter='host' (--scatter host)")
+        from export.quantize import quantize_export
+
+        t0 = time.perf_counter()
+        nodes = quantize_export(net, path, views, width, height, opset, slim, metadata)
+        return ExportResult(Path(path), time.perf_counter() - t0, nodes, read_metadata(path))
     cfg = net.cfg
     t0 = time.perf_counter()
     model_net = to_mixed_fp16(net) if precision == "fp16" else copy.deepcopy(net).float().eval()

@@ -9,7 +9,9 @@ Usage:
 Inputs come from the procedural scene generator (RGB-D frames along a camera path, plus one held-out
 target frame to render); without numba they fall back to synthetic inputs (no target). Criteria:
 fp32 - Gaussian means within 1e-3 m, class logits and SH within 1e-3, every other output within 1e-3;
-fp16 - colour renders at the target view (CPU rasteriser) within 0.5 dB PSNR of torch's render.
+fp16 - colour renders at the target view (CPU rasteriser) within 0.5 dB PSNR of torch's render;
+int8 - the same render criterion, labels (argmax class) equal on >= 90% of the pixels, means within 0.01 m
+(99th percentile with the refinement, whose other depth criteria apply as in fp32).
 With the photometric depth refinement (an estimated-depth model with `depth_refine_planes`), each pixel's
 depth is a discrete choice among candidates, and a near-tie in its colour cost can go either way on 1-ulp
 differences between runtimes (measured: 2 of 6144 pixels on the V=2 64x48 scene, up to 2% of depth apart).
@@ -40,6 +42,15 @@ log = logging.getLogger(__name__)
 
 FP32_TOL = {"means_m": 1e-3, "sem_logits": 1e-3, "color_sh": 1e-3, "other": 1e-3}
 FP16_PSNR_DB = 0.5
+# int8 (export/quantize.py) is judged like fp16 on the render, and on what the quantised trunk may move:
+# the labels (argmax class) and the Gaussian means (an open offset gate moves them with the features).
+# Labels flip at class boundaries, so agreement per window is low on small images: shipped sensor model,
+# 94% on the CI's V=2 64x48 window, 98.5% on average (92.5% worst) over 12 val3 windows at V=4 160x120,
+# while the test32 mIoU at 160x120 moved 0.738 -> 0.737. A broken quantisation (the logits' own
+# convolution in int8) agreed on 42%.
+INT8_PSNR_DB = 0.5
+INT8_LABEL_AGREEMENT = 0.90
+INT8_MEANS_M = 0.01
 # Generated rooms have axis-aligned walls at round coordinates, i.e. exactly on voxel faces, where the
 # voxel binning of the aggregation flips on 1-ulp differences between runtimes. Parity measures the
 # export, not that discontinuity, so the scene is moved off the voxel grid by this world offset.
@@ -70,7 +81,7 @@ class ParityReport:
     failures: list[str] = field(default_factory=list)
     p99_abs: dict[str, float] = field(default_factory=dict)  # refined depth only: 99th percentile per pixel
     depth_changed_fraction: float = float("nan")  # refined depth only: pixels with |depth diff| > 1e-3 m
-    label_agreement: float = float("nan")  # refined depth only: pixels whose argmax class is the same
+    label_agreement: float = float("nan")  # refined depth and int8: pixels whose argmax class is the same
 
     @property
     def passed(self) -> bool:
@@ -83,6 +94,8 @@ class ParityReport:
         if not math.isnan(self.depth_changed_fraction):
             rows.append(f"  refined depth: {100 * self.depth_changed_fraction:.2f}% of pixels differ by > 1e-3 m; "
                         f"labels agree on {100 * self.label_agreement:.2f}%")
+        if self.precision == "int8" and not math.isnan(self.label_agreement):
+            rows.append(f"  int8: labels agree on {100 * self.label_agreement:.2f}% of the pixels")
         if not math.isnan(self.psnr_torch_db):
             rows.append(
                 f"  render PSNR vs held-out frame: torch {self.psnr_torch_db:.2f} dB, onnx {self.psnr_onnx_db:.2f} dB "
@@ -167,8 +180,10 @@ def refinement_step(cfg) -> float:
     return math.expm1(2.0 * math.log1p(cfg.depth_refine_range) / (planes - 1)) if planes else 0.0
 
 
-def refined_depth_failures(report: ParityReport, ref: dict[str, Tensor], got: dict[str, Tensor], step: float) -> list[str]:
-    """Fill report.p99_abs / depth_changed_fraction; the failures of the refined-depth criteria."""
+def refined_depth_failures(report: ParityReport, ref: dict[str, Tensor], got: dict[str, Tensor], step: float,
+                           judge_labels: bool = True) -> list[str]:
+    """Fill report.p99_abs / depth_changed_fraction; the failures of the refined-depth criteria (the
+    99.5% label agreement only with judge_labels: int8 has its own)."""
     report.p99_abs = pixel_quantile_errors(ref, got)
     diff = (got["depth"].float() - ref["depth"].float()).abs()
     report.depth_changed_fraction = float((diff > 1e-3).float().mean())
@@ -177,7 +192,7 @@ def refined_depth_failures(report: ParityReport, ref: dict[str, Tensor], got: di
         failures.append(f"{100 * report.depth_changed_fraction:.2f}% of the refined depths differ by > 1e-3 m (> 0.5%)")
     worst = float((diff / ref["depth"].float().abs().clamp(min=1e-6)).max())
     report.label_agreement = float((got["sem_logits"].argmax(-1) == ref["sem_logits"].argmax(-1)).float().mean())
-    if report.label_agreement < 0.995:
+    if judge_labels and report.label_agreement < 0.995:
         failures.append(f"labels agree on {100 * report.label_agreement:.2f}% of the pixels (< 99.5%)")
     if not worst <= step * 1.01:
         failures.append(f"a refined depth differs by {100 * worst:.1f}% > one candidate step ({100 * step:.1f}%)")
@@ -254,10 +269,18 @@ def run_parity(
     report = ParityReport(precision, views, width, height, data.source, errors)
     step = refinement_step(net.cfg)
     if step:
-        report.failures += refined_depth_failures(report, ref, got, step)
+        report.failures += refined_depth_failures(report, ref, got, step, judge_labels=precision != "int8")
     if precision == "fp32":
         judged = {k: v for k, v in report.p99_abs.items() if k != "sem_logits"} if step else errors
         report.failures += fp32_failures(judged)
+    if precision == "int8":
+        report.label_agreement = float((got["sem_logits"].argmax(-1) == ref["sem_logits"].argmax(-1)).float().mean())
+        if not report.label_agreement >= INT8_LABEL_AGREEMENT:
+            report.failures.append(f"int8 labels agree on {100 * report.label_agreement:.2f}% of the pixels "
+                                   f"(< {100 * INT8_LABEL_AGREEMENT:.0f}%)")  # fmt: skip
+        means_m = report.p99_abs["means_m"] if step else errors["means_m"]  # refined: a flipped pixel moves far
+        if not means_m <= INT8_MEANS_M:
+            report.failures.append(f"int8 means off by {means_m:.3g} m > {INT8_MEANS_M} m")
     if data.target_rgb is not None:
         K, pose = data.target_K, data.target_world_from_cam
         img_ref = render_rgb(ref, K, pose, width, height)
@@ -265,10 +288,10 @@ def run_parity(
         report.psnr_torch_db = psnr_db(img_ref, data.target_rgb, data.target_valid)
         report.psnr_onnx_db = psnr_db(img_got, data.target_rgb, data.target_valid)
         report.psnr_between_db = psnr_db(img_got, img_ref)
-        if precision == "fp16":
-            diff = abs(report.psnr_torch_db - report.psnr_onnx_db)
-            if not diff <= FP16_PSNR_DB:
-                report.failures.append(f"fp16 render PSNR differs from torch's by {diff:.3f} dB > {FP16_PSNR_DB}")
-    elif precision == "fp16":
-        report.failures.append("fp16 parity needs a rendered target frame (scene generator unavailable)")
+        limit = {"fp16": FP16_PSNR_DB, "int8": INT8_PSNR_DB}.get(precision)
+        diff = abs(report.psnr_torch_db - report.psnr_onnx_db)
+        if limit is not None and not diff <= limit:
+            report.failures.append(f"{precision} render PSNR differs from torch's by {diff:.3f} dB > {limit}")
+    elif precision in ("fp16", "int8"):
+        report.failures.append(f"{precision} parity needs a rendered target frame (scene generator unavailable)")
     return report

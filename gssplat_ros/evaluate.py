@@ -43,6 +43,7 @@ class EvalConfig:
     depth: str = "sensor"  # sensor | estimated
     checkpoint: str = ""  # "" = the shipped weights for `depth`
     runtime: str = "torch"
+    precision: str = "auto"  # of the exported graph (onnxruntime, tensorrt); auto: the runtime's default
     device: str = "auto"
     render_backend: str = "auto"
     context_stride: int = 1  # 1: the V nearest frames; 5: GSNeRF's every-5th candidates
@@ -107,7 +108,7 @@ def open_runtime(cfg: EvalConfig):
     from gssplat_ros.runtime import make_runtime
 
     runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height,
-                           semantic_scales=cfg.semantic_scales)
+                           semantic_scales=cfg.semantic_scales, precision=cfg.precision)
     if runtime.info.depth_mode != cfg.depth:
         raise ValueError(f"the checkpoint is a {runtime.info.depth_mode}-depth model but --depth {cfg.depth} was asked")
     apply_ablations(runtime, cfg)
@@ -244,7 +245,8 @@ def format_table(result: dict) -> str:
             ("render depth AbsRel", "render_depth_absrel", ".3f"), ("ms/query", "ms_per_query", ".0f")]
     head = "| " + " | ".join(k for k, _, _ in keys) + " | images |"
     row = "| " + " | ".join(format(m[key], fmt) if key in m else "-" for _, key, fmt in keys) + f" | {m['num_images']} |"
-    lines = [f"protocol: {result['protocol']}", f"runtime: {result['runtime']} on {result['device']}",
+    precision = result["config"].get("precision", "auto")
+    lines = [f"protocol: {result['protocol']}", f"runtime: {result['runtime']} ({precision}) on {result['device']}",
              head, "|" + "---|" * (len(keys) + 1), row]
     intervals = m.get("ci95") or {}
     if intervals:

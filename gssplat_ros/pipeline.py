@@ -40,6 +40,7 @@ class PipelineConfig:
     device: str = "auto"  # cpu | cuda | auto
     depth_mode: str = "auto"  # sensor | estimated | auto (sensor when frames carry depth)
     runtime: str = "torch"  # torch | onnxruntime | tensorrt | auto
+    precision: str = "auto"  # of the exported encoder: auto (runtime default) | fp32 | fp16 | int8 (onnxruntime CPU)
     render_backend: str = "auto"  # auto | cpu | gsplat
     window_size: int = 4  # V keyframes
     model_width: int = 160  # images are resized to the model size (intrinsics scaled)
@@ -111,6 +112,7 @@ class Pipeline:
                 width=self.cfg.model_width,
                 height=self.cfg.model_height,
                 semantic_scales=self.cfg.semantic_scales,
+                precision=self.cfg.precision,
             )
         return self._runtimes[key]
 

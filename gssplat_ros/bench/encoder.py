@@ -2,7 +2,8 @@
 
 Median of `--runs` after one warm-up, device-synchronised. Peak memory: the process's peak resident
 set (VmHWM, reset per shape through /proc/self/clear_refs) on CPU, torch's max allocated on CUDA.
-`--runtime` selects the encoder runtimes through the one runtime interface (gssplat_ros.runtime).
+`--runtime` selects the encoder runtimes through the one runtime interface (gssplat_ros.runtime);
+`--precision fp32 int8` times each exported runtime once per graph precision (rows "onnxruntime int8").
 
 With several runtimes, each window shape is timed interleaved (torch, onnxruntime, torch, ...) on the
 same inputs, so a machine whose speed drifts (shared VMs do, by up to 2x within minutes) slows every
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--order", choices=["interleaved", "blocks"], default="interleaved",
                         help="with several runtimes: alternate call by call, or in blocks of --block calls")
+    parser.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "fp32", "fp16", "int8"],
+                        help="exported-graph precisions to time for onnxruntime / tensorrt (one row each; "
+                             "torch runs fp32); int8: onnxruntime on the CPU")  # fmt: skip
     parser.add_argument("--block", type=int, default=4, help="calls per block with --order blocks (first not counted)")
 
 
@@ -122,6 +126,16 @@ def _time_blocks(runtimes: list, inputs, runs: int, block: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
+def _runtime_rows(runtimes: list[str], precisions: list[str]) -> list[tuple[str, str]]:
+    """(runtime, precision) per table row: torch once (fp32), every other runtime once per precision."""
+    rows = []
+    for name in runtimes:
+        for precision in ["auto"] if name == "torch" else precisions:
+            if (name, precision) not in rows:
+                rows.append((name, precision))
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     from gssplat_ros.runtime import make_runtime
 
@@ -140,12 +154,13 @@ def run(args: argparse.Namespace) -> int:
                 w, h = (int(v) for v in size.split("x"))
                 for v in args.views:
                     runtimes, names = [], []
-                    for runtime_name in args.runtime:
+                    for runtime_name, precision in _runtime_rows(args.runtime, getattr(args, "precision", ["auto"])):
+                        label = runtime_name if precision in ("auto", "fp32") else f"{runtime_name} {precision}"
                         try:
-                            runtimes.append(make_runtime(runtime_name, ckpt, depth, device, v, w, h))
-                            names.append(runtime_name)
+                            runtimes.append(make_runtime(runtime_name, ckpt, depth, device, v, w, h, precision=precision))
+                            names.append(label)
                         except Exception as exc:  # a runtime that cannot run here: say why, keep going
-                            print(f"| {runtime_name} | {device} | {depth} | {v} | {size} | unavailable: {exc} | | | |")
+                            print(f"| {label} | {device} | {depth} | {v} | {size} | unavailable: {exc} | | | |")
                     if not runtimes:
                         continue
                     _peak_reset()

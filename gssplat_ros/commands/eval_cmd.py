@@ -35,6 +35,9 @@ def parse_size(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_query_arguments(parser, ("train", "val", "test", "all"), "test")
     parser.add_argument("--runtime", choices=["torch", "onnxruntime", "tensorrt", "auto"], default="torch")
+    parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto",
+                        help="of the exported graph: auto (the runtime's default: fp32, TensorRT fp16), fp32, fp16 "
+                             "(onnxruntime, tensorrt), int8 (onnxruntime on the CPU)")  # fmt: skip
     parser.add_argument("--context-stride", type=int, default=1,
                         help="1: the V nearest frames (default); 5: GSNeRF's every-5th-frame candidates")
     parser.add_argument("--rgb-mask", choices=["valid-depth", "all"], default="valid-depth")
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     cfg = EvalConfig(data=args.data, format=args.format, split=args.split, views=args.views, width=width,
                      height=height, depth=args.depth, checkpoint=args.checkpoint, runtime=args.runtime,
+                     precision=args.precision,
                      device=args.device, render_backend=args.backend, context_stride=args.context_stride,
                      rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "",
                      ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation,

@@ -2,6 +2,7 @@
 
 Usage:
     gssplat export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 [--fp16] [--slim]
+    gssplat export onnx --views 4 --width 160 --height 120 --scatter host --int8       # onnxruntime-CPU int8 pair
     gssplat export tensorrt --onnx runs/a/tiny_sensor_v4_160x120_fp32.onnx --fp16 --timing-cache trt.cache
     gssplat export parity --checkpoint runs/a/tiny_sensor --views 2 --width 64 --height 48 [--fp16]
     gssplat export check runs/a/tiny_sensor_v4_160x120_fp32.onnx        # TensorRT 10.3 operator check
@@ -23,7 +24,11 @@ def _shape_args(p: argparse.ArgumentParser, views: int = 4, width: int = 160, he
     p.add_argument("--views", type=int, default=views, help=f"V, views per window (default {views})")
     p.add_argument("--width", type=int, default=width, help=f"W in pixels, multiple of 4 (default {width})")
     p.add_argument("--height", type=int, default=height, help=f"H in pixels, multiple of 4 (default {height})")
-    p.add_argument("--fp16", action="store_true", help="half precision trunk, fp32 geometry (default fp32)")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="half precision trunk, fp32 geometry (default fp32)")
+    precision.add_argument("--int8", action="store_true",
+                           help="int8 convolutions calibrated on generated scenes, for onnxruntime on the CPU "
+                                "(with --scatter host; export/quantize.py)")  # fmt: skip
 
 
 def _scatter_arg(p: argparse.ArgumentParser) -> None:
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _precision(args) -> str:
-    return "fp16" if args.fp16 else "fp32"
+    return "fp16" if args.fp16 else "int8" if getattr(args, "int8", False) else "fp32"
 
 
 def _run_onnx(args) -> int:
@@ -105,6 +110,9 @@ def _run_check(args) -> int:
 def _run_tensorrt(args) -> int:
     from export.tensorrt_build import BuildConfig, build_engine, require_tensorrt
 
+    if args.int8:
+        raise ValueError("--int8 is for onnxruntime on the CPU (gssplat export onnx --scatter host --int8); "
+                         "TensorRT engines build in fp32 or --fp16")  # fmt: skip
     require_tensorrt()  # the one clear error before any export work
     onnx_path = Path(args.onnx) if args.onnx else None
     if onnx_path is None:

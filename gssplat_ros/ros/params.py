@@ -50,6 +50,7 @@ class NodeConfig:
     device: str = "auto"  # cpu | cuda | auto
     depth_mode: str = "auto"  # sensor | estimated | auto
     runtime: str = "torch"  # torch | onnxruntime | tensorrt | auto
+    precision: str = "auto"  # auto | fp32 | fp16 | int8 (of the exported encoder; torch runs fp32)
     render_backend: str = "auto"  # auto | cpu | gsplat
     window_size: int = 4
     model_width: int = 160
@@ -79,6 +80,7 @@ class NodeConfig:
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(
             checkpoint=self.checkpoint, device=self.device, depth_mode=self.depth_mode, runtime=self.runtime,
+            precision=self.precision,
             render_backend=self.render_backend, window_size=self.window_size, model_width=self.model_width,
             model_height=self.model_height, keyframe_translation_m=self.keyframe_translation_m,
             keyframe_rotation_deg=self.keyframe_rotation_deg, max_input_pixels=self.max_input_pixels,
@@ -94,6 +96,7 @@ CHOICES = {
     "device": ("cpu", "cuda", "auto"),
     "depth_mode": ("sensor", "estimated", "auto"),
     "runtime": ("torch", "onnxruntime", "tensorrt", "auto"),
+    "precision": ("auto", "fp32", "fp16", "int8"),
     "render_backend": ("auto", "cpu", "gsplat"),
 }
 
@@ -120,6 +123,8 @@ DESCRIPTIONS = {
     "device": "cpu, cuda or auto",
     "depth_mode": "sensor, estimated or auto (sensor when depth arrives)",
     "runtime": "encoder runtime: torch, onnxruntime, tensorrt or auto",
+    "precision": "exported encoder precision: auto (the runtime's default: fp32, TensorRT fp16), fp32, fp16 "
+                 "(onnxruntime, TensorRT) or int8 (onnxruntime on the CPU, quantised at first use); torch runs fp32",
     "render_backend": "renderer: auto, cpu (numba) or gsplat (CUDA)",
     "window_size": "V, the number of keyframes in the window",
     "model_width": "model input width, pixels (divisible by 4)",

@@ -22,6 +22,8 @@ from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = ("auto", "fp32", "fp16", "int8")  # of the exported graph; auto: the runtime's default; torch runs fp32
+
 
 @dataclass
 class RuntimeInfo:
@@ -89,13 +91,16 @@ def make_runtime(
     width: Optional[int] = None,
     height: Optional[int] = None,
     semantic_scales: Union[str, Sequence[float]] = (1.0,),
+    precision: str = "auto",
 ) -> EncoderRuntime:
     """Build an encoder runtime from a checkpoint ("" = the shipped weights for `depth_mode`).
 
     `views`, `width`, `height` fix the shape for runtimes whose engines are shape-specialised.
     `semantic_scales` other than (1.0,) averages the class logits over several image scales, "auto"
     picks them from the checkpoint and `width` (runtime/semantic_scales.py); ValueError for scales
-    the window size cannot take.
+    the window size cannot take. `precision` picks the exported graph's: "auto" (each runtime's default:
+    fp32, TensorRT fp16), "fp32", "fp16" (onnxruntime, TensorRT), "int8" (onnxruntime on the CPU:
+    export/quantize.py). torch runs fp32 and takes only "auto" or "fp32".
     """
     from gssplat_ros.model.checkpoint import load_model  # lazy: keeps `import runtime` light
     from gssplat_ros.weights import checkpoint_stem, default_checkpoint
@@ -113,8 +118,12 @@ def make_runtime(
         if scales != (1.0,):
             if width and height:
                 check_scaled_size(scales, width, height)
-            return MultiScaleSemantics(make_runtime(name, checkpoint, depth_mode, device, views, width, height), scales)
+            inner = make_runtime(name, checkpoint, depth_mode, device, views, width, height, precision=precision)
+            return MultiScaleSemantics(inner, scales)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     dev = resolve_device(device)
+    precision_kw = {} if precision == "auto" else {"precision": precision}
     if name == "auto":
         name = _pick_auto(dev)
         if name != "torch":  # auto *tries*: a failed engine build or session falls through to the next runtime
@@ -122,18 +131,24 @@ def make_runtime(
                 module, factory = _EXTRA_RUNTIMES[candidate].split(":")
                 try:
                     return getattr(importlib.import_module(module), factory)(
-                        stem, dev, views=views, width=width, height=height
+                        stem, dev, views=views, width=width, height=height, **precision_kw
                     )
                 except Exception as exc:  # noqa: BLE001
                     log.warning("runtime 'auto': %s failed (%s: %s); trying the next", candidate, type(exc).__name__, exc)
             name = "torch"
+        if precision not in ("auto", "fp32"):
+            log.warning("runtime 'auto' fell back to torch, which runs fp32 (precision %s not applied)", precision)
+            precision = "fp32"
     if name == "torch":
+        if precision not in ("auto", "fp32"):
+            raise ValueError(f"the torch runtime runs fp32; {precision} needs runtime onnxruntime or tensorrt")
         net, cfg = load_model(stem)
         return TorchRuntime(net, cfg, dev)
     if name not in _EXTRA_RUNTIMES:
         raise ValueError(f"unknown runtime {name!r}; choose torch, onnxruntime, tensorrt or auto")
     module, factory = _EXTRA_RUNTIMES[name].split(":")
-    return getattr(importlib.import_module(module), factory)(stem, dev, views=views, width=width, height=height)
+    return getattr(importlib.import_module(module), factory)(stem, dev, views=views, width=width, height=height,
+                                                             **precision_kw)  # fmt: skip
 
 
 def _auto_chain(first: str) -> list[str]:

@@ -44,7 +44,7 @@ def file_sha256(path: Union[str, Path]) -> str:
 
 # ------------------------------------------------------------------------------------------------ ONNX
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-EXPORT_SOURCES = ("gssplat_ros/model/*.py", "gssplat_ros/prediction.py", "export/onnx_export.py")
+EXPORT_SOURCES = ("gssplat_ros/model/*.py", "gssplat_ros/prediction.py", "export/onnx_export.py", "export/quantize.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ numba kernel where numba is installed, else torch (host_pooling). The CUDA provi
 one portable graph (ScatterElements). CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
-keeps them).
+keeps them). precision "int8" runs the host pair quantised (export/quantize.py; CPU provider only).
 """
 
 from __future__ import annotations
@@ -131,6 +131,9 @@ class OnnxRuntimeEncoder:
                 # the host-pooled pair on the CPU (module docstring); a model without aggregation has no pooling
                 on_cpu = self.providers == ["CPUExecutionProvider"]
                 scatter = "host" if on_cpu and self.cfg.aggregate else "elements"
+                if self.precision == "int8" and scatter != "host":
+                    raise ValueError("precision int8 runs on onnxruntime's CPU provider with an aggregating model "
+                                     "(the quantised graph pair); use fp32 or fp16 here")  # fmt: skip
                 path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
                                            scatter)
             sess = open_session(path, options, self.providers)
