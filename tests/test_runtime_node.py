@@ -36,14 +36,18 @@ def params(ckpt, **over):
     return p
 
 
-def test_node_serves_renders_and_clouds_with_onnxruntime(ckpt, frames, tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", ["auto", "int8"])
+def test_node_serves_renders_and_clouds_with_onnxruntime(ckpt, frames, tmp_path, monkeypatch, precision):
+    if precision == "int8":
+        pytest.importorskip("numba")  # int8 calibration windows come from the scene generator
     monkeypatch.setenv("GSSPLAT_CACHE_DIR", str(tmp_path / "cache"))
-    h = Harness(params(ckpt))
+    h = Harness(params(ckpt, precision=precision))
     try:
         runtime = h.node.pipeline._runtimes["sensor"]
         assert runtime.info.name == "onnxruntime"
         # the CPU flavour: two graphs with the voxel pooling between them
-        assert list((tmp_path / "cache").glob(f"onnx/*/*_v2_{W}x{H}_fp32_host.onnx")), "graph exported at start-up"
+        graph = "int8" if precision == "int8" else "fp32"  # auto: onnxruntime's default
+        assert list((tmp_path / "cache").glob(f"onnx/*/*_v2_{W}x{H}_{graph}_host.onnx")), "graph exported at start-up"
         for i, (rgb, K, pose, depth) in enumerate(frames[:4]):
             h.publish_frame(1_000_000_000 + i * 100_000_000, rgb, K, pose, depth)
             h.wait_for(lambda: False, 0.05)
