@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="subscribe to ~/render/image only: the node skips its semantic pass")
     parser.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime", "tensorrt", "auto"],
                         help="encoder runtime (node parameter `runtime`)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "int8"],
+                        help="exported encoder precision (node parameter `precision`)")
 
 
 def _frames(size: tuple[int, int], count: int):
@@ -67,7 +69,7 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     ctx = Context()
     rclpy.init(context=ctx)
     params = {"checkpoint": args.checkpoint, "device": args.device, "depth_mode": "sensor", "runtime": args.runtime,
-              "window_size": views,
+              "precision": getattr(args, "precision", "auto"), "window_size": views,
               "model_width": size[0], "model_height": size[1], "qos_profile": "reliable",
               "keyframe_translation_m": 0.0, "keyframe_rotation_deg": 0.0}
     node = GssplatNode(context=ctx, namespace=ns, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
@@ -145,7 +147,8 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    print(f"gssplat_node end to end, {args.runtime} on {args.device} ({torch.get_num_threads()} threads), "
+    precision = getattr(args, "precision", "auto")
+    print(f"gssplat_node end to end, {args.runtime}{'' if precision == 'auto' else ' ' + precision} on {args.device} ({torch.get_num_threads()} threads), "
           f"{'RGB only (semantic pass skipped)' if args.rgb_only else 'RGB + semantic subscribed'}, "
           f"input {args.rate:g} Hz, "
           f"{args.seconds:g} s per row, every frame a keyframe")
