@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     precision = getattr(args, "precision", "auto")
-    print(f"gssplat_node end to end, {args.runtime}{'' if precision == 'auto' else ' ' + precision} on {args.device} ({torch.get_num_threads()} threads), "
+    runtime = args.runtime if precision == "auto" else f"{args.runtime} {precision}"
+    print(f"gssplat_node end to end, {runtime} on {args.device} ({torch.get_num_threads()} threads), "
           f"{'RGB only (semantic pass skipped)' if args.rgb_only else 'RGB + semantic subscribed'}, "
           f"input {args.rate:g} Hz, "
           f"{args.seconds:g} s per row, every frame a keyframe")
