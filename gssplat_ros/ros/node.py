@@ -123,7 +123,8 @@ class GssplatNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"ready: V={cfg.window_size} model {cfg.model_width}x{cfg.model_height}, depth {cfg.depth_mode}, "
-            f"runtime {cfg.runtime} on {self.pipeline.device}, pose from '{pose_topic}', depth "
+            f"runtime {cfg.runtime}{'' if cfg.precision == 'auto' else ' ' + cfg.precision} on {self.pipeline.device}, "
+            f"pose from '{pose_topic}', depth "
             f"{'on' if cfg.use_depth else 'off'}, QoS {cfg.qos_profile}"
         )
 
