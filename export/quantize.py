@@ -63,6 +63,10 @@ def calibration_windows(views: int, width: int, height: int, depth_mode: str, co
 
     windows = []
     if data is None:
+        import importlib.util
+
+        if importlib.util.find_spec("numba") is None:  # parity_inputs would fall back to synthetic windows
+            raise RuntimeError("int8 calibration needs the scene generator (pip install numba) or a data root")
         from export.parity import parity_inputs
 
         for index in range(count):

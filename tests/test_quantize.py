@@ -149,3 +149,12 @@ def test_bench_times_an_int8_row(tmp_path):
     assert r.returncode == 0, r.stderr
     labels = [ln.split("|")[1].strip() for ln in r.stdout.splitlines() if "| cpu | sensor | 2 | 64x48 |" in ln]
     assert labels == ["torch", "onnxruntime", "onnxruntime int8"]
+
+
+def test_calibration_without_the_scene_generator_says_so(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a))
+    with pytest.raises(RuntimeError, match="needs the scene generator"):
+        calibration_windows(2, 64, 48, "sensor", count=1)
