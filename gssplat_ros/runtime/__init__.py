@@ -141,7 +141,8 @@ def make_runtime(
             precision = "fp32"
     if name == "torch":
         if precision not in ("auto", "fp32"):
-            raise ValueError(f"the torch runtime runs fp32; {precision} needs runtime onnxruntime or tensorrt")
+            needs = "onnxruntime (on the CPU)" if precision == "int8" else "onnxruntime or tensorrt"
+            raise ValueError(f"the torch runtime runs fp32; {precision} needs runtime {needs}")
         net, cfg = load_model(stem)
         return TorchRuntime(net, cfg, dev)
     if name not in _EXTRA_RUNTIMES:
