@@ -160,9 +160,8 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from export.onnx_export import gaussians_graph_path, read_metadata, set_metadata
-    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS
     from gssplat_ros.runtime.host_pooling import HostPooling
-    from gssplat_ros.runtime.onnx_runtime import session_options
+    from gssplat_ros.runtime.onnx_runtime import second_graph_feeds, session_options
 
     if not windows:
         raise ValueError("int8 calibration needs at least one window")
@@ -180,12 +179,7 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
     feeds1 = [{n: w[n] for n in names1} for w in windows]
     s2 = ort.InferenceSession(str(second), session_options(), providers=["CPUExecutionProvider"])
     pooling = HostPooling(int(meta["table_size"]))
-    feeds2 = []
-    for feed in feeds1:
-        mid = dict(zip(POOLING_INPUT_OUTPUTS, s1.run(None, feed)))
-        color_pooled, sem_pooled = pooling(*(mid[n] for n in POOLING_INPUT_OUTPUTS[1:]))
-        values = {**feed, **mid, "color_pooled": color_pooled, "sem_pooled": sem_pooled}
-        feeds2.append({i.name: values[i.name] for i in s2.get_inputs()})
+    feeds2 = [second_graph_feeds(s1, s2, pooling, feed) for feed in feeds1]
     del s1, s2
 
     class Reader(CalibrationDataReader):

@@ -216,16 +216,23 @@ def run_host_pooled(first, second, pooling: Union[int, HostPooling], feeds: dict
     pooling: a HostPooling (keeps its scratch between calls) or the table size from the first graph's
     metadata. Returns the contract outputs in OUTPUT_NAMES order (CPU tensors).
     """
-    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS
 
     if not isinstance(pooling, HostPooling):
         pooling = HostPooling(pooling)
 
     feed = {i.name: _as_numpy(feeds[i.name]) for i in first.get_inputs()}
+    return [torch.from_numpy(a) for a in second.run(None, second_graph_feeds(first, second, pooling, feed))]
+
+
+def second_graph_feeds(first, second, pooling: HostPooling, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The first graph of a scatter="host" pair on `feed` (its inputs, numpy), then the host pooling:
+    the second graph's inputs by name."""
+    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS
+
     mid = dict(zip(POOLING_INPUT_OUTPUTS, first.run(None, feed)))  # numpy
     color_pooled, sem_pooled = pooling(*(mid[n] for n in POOLING_INPUT_OUTPUTS[1:]))
     values = {**feed, **mid, "color_pooled": color_pooled, "sem_pooled": sem_pooled}
-    return [torch.from_numpy(a) for a in second.run(None, {i.name: values[i.name] for i in second.get_inputs()})]
+    return {i.name: values[i.name] for i in second.get_inputs()}
 
 
 def device_is_cuda(runtime: OnnxRuntimeEncoder) -> bool:
