@@ -167,6 +167,12 @@ def gaussians_graph_path(path: Union[str, Path]) -> Path:
     return path.with_name(f"{path.stem}_gaussians.onnx")
 
 
+def depth_graph_path(path: Union[str, Path]) -> Path:
+    """The depth graph of a scatter="host" export that refines on the host, next to the first: `<stem>_depth.onnx`."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_depth.onnx")
+
+
 def export_onnx(
     net: nn.Module,
     path: Union[str, Path],
@@ -192,15 +198,21 @@ def export_onnx(
         metadata: extra metadata_props entries (values JSON-encoded unless already strings).
         scatter: "elements" (one portable graph, TensorRT) or "host" (two graphs with the voxel pooling
             between them, for onnxruntime on the CPU: `path` holds the first, gaussians_graph_path(path)
-            the second; see SCATTERS).
+            the second; see SCATTERS). A model whose depth refinement runs on the host
+            (GSsplatNet.refines_on_host) gets a third graph before them, depth_graph_path(path), and the
+            first graph takes the refined depth as its last input (runtime/host_refine.py).
 
     Raises:
         ValueError: bad shape or precision.
         onnx.checker.ValidationError: the written graph is not valid ONNX.
     """
+    from gssplat_ros.model.depth_refine import refine_depth
     from gssplat_ros.model.network import (
+        DEPTH_GRAPH_OUTPUTS,
         GAUSSIANS_GRAPH_INPUTS,
         POOLING_INPUT_OUTPUTS,
+        REFINED_DEPTH_INPUT,
+        DepthGraph,
         ExportWrapper,
         GaussiansGraph,
         PoolingInputsGraph,
@@ -235,20 +247,35 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     if scatter == "elements":
         nodes = _write_graph(wrapper, args, input_names, output_names, path, opset, slim, meta, doc)
-    else:  # two graphs; the second is written first, so a present first file means a complete pair
+    else:  # two or three graphs; the first is written last, so a present first file means a complete set
         fold_cost_convs(model_net)
-        first, second = PoolingInputsGraph(model_net).eval(), GaussiansGraph(model_net).eval()
+        refine_on_host = model_net.refines_on_host(width, height)
+        first = PoolingInputsGraph(model_net, refined_depth_input=refine_on_host).eval()
+        second = GaussiansGraph(model_net).eval()
         table_size = first.table_size(views, height, width)
+        first_args, first_inputs, nodes = args, input_names, 0
+        if refine_on_host:
+            depth_graph, depth_path = DepthGraph(model_net).eval(), depth_graph_path(path)
+            refine = {"planes": cfg.depth_refine_planes, "rel_range": cfg.depth_refine_range,
+                      "radius": cfg.depth_refine_radius}  # fmt: skip
+            with torch.no_grad():
+                cascade_depth, small, K_small, nbrs = depth_graph(*args[:4])
+                refined = refine_depth(cascade_depth, small, K_small, args[2], args[3], nbrs, **refine)
+            first_args, first_inputs = (*args[:4], refined), input_names[:4] + [REFINED_DEPTH_INPUT]
+            meta.update({"depth_graph": depth_path.name, "host_refine": json.dumps(refine)})
+            nodes += _write_graph(depth_graph, args[:4], input_names[:4], list(DEPTH_GRAPH_OUTPUTS), depth_path,
+                                  opset, slim, {**meta, "split_stage": "depth"},
+                                  doc + ": the cascade, before the host refines its depth")  # fmt: skip
         with torch.no_grad():
-            depth_full, color_feat, sem_feat, slot, columns = first(*args)
+            depth_full, color_feat, sem_feat, slot, columns = first(*first_args)
             pooled = pool_on_host(color_feat, sem_feat, slot, columns, table_size)
         second_args = (args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
         second_path = gaussians_graph_path(path)
         meta.update({"table_size": str(table_size), "gaussians_graph": second_path.name})
-        nodes = _write_graph(second, second_args, list(GAUSSIANS_GRAPH_INPUTS), output_names, second_path, opset,
-                             slim, {**meta, "split_stage": "gaussians"}, doc + ": heads after the voxel pooling")
+        nodes += _write_graph(second, second_args, list(GAUSSIANS_GRAPH_INPUTS), output_names, second_path, opset,
+                              slim, {**meta, "split_stage": "gaussians"}, doc + ": heads after the voxel pooling")
         meta["split_stage"] = "pooling_inputs"
-        nodes += _write_graph(first, args, input_names, list(POOLING_INPUT_OUTPUTS), path, opset, slim, meta,
+        nodes += _write_graph(first, first_args, first_inputs, list(POOLING_INPUT_OUTPUTS), path, opset, slim, meta,
                               doc + ": up to the voxel pooling (the host pools, then runs " + second_path.name + ")")
     seconds = time.perf_counter() - t0
     log.info("exported %s (%d nodes) in %.1f s", path, nodes, seconds)

@@ -235,7 +235,13 @@ def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Op
 
     For a scatter="host" export pass the first file: its second graph is found next to it.
     """
-    from gssplat_ros.runtime.onnx_runtime import open_session, run_host_pooled, second_graph, session_options
+    from gssplat_ros.runtime.onnx_runtime import (
+        depth_stage_for,
+        open_session,
+        run_host_pooled,
+        second_graph,
+        session_options,
+    )
 
     options = session_options(threads)
     sess = open_session(onnx_path, options, ["CPUExecutionProvider"])
@@ -244,7 +250,8 @@ def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Op
     if second_path is not None:
         second = open_session(second_path, options, ["CPUExecutionProvider"])
         table_size = int(sess.get_modelmeta().custom_metadata_map["table_size"])
-        return dict(zip(OUTPUT_NAMES, run_host_pooled(sess, second, table_size, feeds)))
+        depth_stage = depth_stage_for(onnx_path, sess, options, ["CPUExecutionProvider"])
+        return dict(zip(OUTPUT_NAMES, run_host_pooled(sess, second, table_size, feeds, depth_stage)))
     feed = {i.name: feeds[i.name].detach().float().cpu().numpy() for i in sess.get_inputs()}
     return {name: torch.from_numpy(a) for name, a in zip(OUTPUT_NAMES, sess.run(None, feed))}
 

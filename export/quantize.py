@@ -159,9 +159,10 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from export.onnx_export import gaussians_graph_path, read_metadata, set_metadata
+    from export.onnx_export import depth_graph_path, gaussians_graph_path, read_metadata, set_metadata
+    from gssplat_ros.model.network import REFINED_DEPTH_INPUT
     from gssplat_ros.runtime.host_pooling import HostPooling
-    from gssplat_ros.runtime.onnx_runtime import second_graph_feeds, session_options
+    from gssplat_ros.runtime.onnx_runtime import depth_stage_for, second_graph_feeds, session_options
 
     if not windows:
         raise ValueError("int8 calibration needs at least one window")
@@ -175,12 +176,15 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
     depth_mode = meta["depth_mode"]
 
     s1 = ort.InferenceSession(str(first), session_options(), providers=["CPUExecutionProvider"])
+    depth_stage = depth_stage_for(first, s1, session_options(), ["CPUExecutionProvider"])
+    if depth_stage is not None:  # the first graph takes the host-refined depth (its depth graph stays float)
+        windows = [{**w, REFINED_DEPTH_INPUT: depth_stage(w)} for w in windows]
     names1 = [i.name for i in s1.get_inputs()]
     feeds1 = [{n: w[n] for n in names1} for w in windows]
     s2 = ort.InferenceSession(str(second), session_options(), providers=["CPUExecutionProvider"])
     pooling = HostPooling(int(meta["table_size"]))
     feeds2 = [second_graph_feeds(s1, s2, pooling, feed) for feed in feeds1]
-    del s1, s2
+    del s1, s2, depth_stage
 
     class Reader(CalibrationDataReader):
         def __init__(self, feeds):
@@ -219,12 +223,20 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
             })  # fmt: skip
             if "gaussians_graph" in graph_meta:
                 graph_meta["gaussians_graph"] = out_second.name
+            if "depth_graph" in graph_meta:
+                graph_meta["depth_graph"] = depth_graph_path(out_first).name
             set_metadata(model, graph_meta)
             onnx.checker.check_model(model)
             final = Path(tmp) / dst.name
             onnx.save(model, str(final))
             staged.append((final, dst))
-        for final, dst in staged:  # the second lands first: a present first file means a complete pair
+        if "depth_graph" in meta:  # the depth graph stays float32 (FLOAT_DEPTH_MODULES): copied with the pair
+            depth_model = onnx.load(str(first.with_name(meta["depth_graph"])))
+            set_metadata(depth_model, {p.key: p.value for p in depth_model.metadata_props} | {"precision": "int8"})
+            staged_depth = Path(tmp) / depth_graph_path(out_first).name
+            onnx.save(depth_model, str(staged_depth))
+            staged.insert(0, (staged_depth, depth_graph_path(out_first)))
+        for final, dst in staged:  # the second (and depth) graph land first: a present first file means a complete set
             final.replace(dst)
     log.info("quantised %s to int8 (%d calibration windows) in %.1f s", first.name, len(windows),
              time.perf_counter() - t0)  # fmt: skip
@@ -248,4 +260,7 @@ def quantize_export(net, path: Union[str, Path], views: int, width: int, height:
                                       data=calibration_data)  # fmt: skip
         source = f"train windows of {calibration_data}" if calibration_data else f"generated scenes (seed {CALIBRATION_SEED})"
         quantize_host_pair(fp32, path, windows, source)
-    return sum(len(onnx.load(str(p)).graph.node) for p in (path, gaussians_graph_path(path)))
+    from export.onnx_export import depth_graph_path
+
+    files = [path, gaussians_graph_path(path)] + [depth_graph_path(path)] * depth_graph_path(path).exists()
+    return sum(len(onnx.load(str(p)).graph.node) for p in files)

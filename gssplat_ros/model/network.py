@@ -203,12 +203,19 @@ class GSsplatNet(nn.Module):
         sh = self.sh_rotation(sh, rot).reshape(num_views, height, width, num_bases, 3).contiguous()
         return color, sem, sh
 
-    def _trunk(self, images, K, world_from_cam, cam_from_world, depth) -> _Trunk:
-        """Encoder, depth, unprojection, voxel index and the whole semantic branch up to its head."""
+    def _trunk(self, images, K, world_from_cam, cam_from_world, depth, refined_finest=None) -> _Trunk:
+        """Encoder, depth, unprojection, voxel index and the whole semantic branch up to its head.
+
+        refined_finest: [V, 1, h, w] the refined finest cascade level computed elsewhere (the host step of
+        the onnxruntime CPU flavour, see refines_on_host); the cascade is skipped and no levels returned.
+        """
         cfg = self.cfg
         height, width = images.shape[-2:]
         full, color, quarter = self.encoder.backbone(images)
-        if self.depth_net is not None:
+        if refined_finest is not None:
+            depth_levels = []
+            depth_full, depth_quarter = self.depth_maps(refined_finest, None, height, width)
+        elif self.depth_net is not None:
             depth_levels, depth_full, depth_quarter = self.estimated_depth(images, K, world_from_cam, cam_from_world,
                                                                            (full, color, quarter))  # fmt: skip
         else:
@@ -282,25 +289,57 @@ class GSsplatNet(nn.Module):
         the upsample; the returned levels are the cascade's own.
         """
         height, width = images.shape[-2:]
+        levels, small, K_small = self.cascade(images, K, world_from_cam, cam_from_world, backbone)
+        finest = self._refined(levels[-1], small, K_small, world_from_cam, cam_from_world)  # [V, 1, H/f, W/f]
+        depth_full, depth_quarter = self.depth_maps(finest, levels, height, width)
+        return levels, depth_full, depth_quarter
+
+    def cascade(
+        self,
+        images: Float[Tensor, "V 3 H W"],
+        K: Float[Tensor, "V 3 3"],
+        world_from_cam: Float[Tensor, "V 4 4"],
+        cam_from_world: Float[Tensor, "V 4 4"],
+        backbone: Optional[tuple[Tensor, Tensor, Tensor]] = None,
+    ) -> tuple[list[Tensor], Float[Tensor, "V 3 h w"], Float[Tensor, "V 3 3"]]:
+        """(the cascade's levels coarse to fine, unrefined; the images and K at the finest level's size,
+        H/f x W/f with f = cfg.depth_downscale): the part of estimated_depth before the refinement."""
+        height, width = images.shape[-2:]
         factor = self.cfg.depth_downscale(width, height)
         own = self.depth_encoder is not None
         depth_backbone = self.depth_encoder.backbone if own else self.encoder.backbone
         if factor == 1:
             full, color, quarter = backbone if backbone is not None and not own else depth_backbone(images)
             levels = self.depth_net([quarter, color, full], K, world_from_cam, cam_from_world, width, images)
-            finest = self._refined(levels[-1], images, K, world_from_cam, cam_from_world)  # [V, 1, H, W]
-            # a composed model's semantic branch was trained on sensor depth pooled to H/4
-            return levels, finest[:, 0], masked_avg_pool(finest, 4) if own else levels[0]
+            return levels, images, K
         small = F.avg_pool2d(images, factor)  # [V, 3, H/f, W/f]
         K_small = scale_intrinsics(K, 1.0 / factor)
         full, color, quarter = depth_backbone(small)
         levels = self.depth_net([quarter, color, full], K_small, world_from_cam, cam_from_world, width // factor, small)
-        finest = self._refined(levels[-1], small, K_small, world_from_cam, cam_from_world)  # [V, 1, H/f, W/f]
+        return levels, small, K_small
+
+    def depth_maps(self, finest: Float[Tensor, "V 1 h w"], levels: Optional[list], height: int,
+                   width: int) -> tuple[Float[Tensor, "V H W"], Float[Tensor, "V 1 H/4 W/4"]]:
+        """(depth at H x W, depth at H/4 for the semantic branch) from the (refined) finest level: the part of
+        estimated_depth after the refinement. `levels` is read only by a model without cfg.depth_encoder
+        whose cascade runs at the input size (its H/4 depth is the coarse level)."""
+        own = self.depth_encoder is not None
+        if finest.shape[-1] == width:
+            # a composed model's semantic branch was trained on sensor depth pooled to H/4
+            return finest[:, 0], masked_avg_pool(finest, 4) if own else levels[0]
         depth_full = F.interpolate(finest, size=(height, width), mode="bilinear", align_corners=False)  # [V,1,H,W]
         # the semantic branch's H/4 depth: the finest level pooled (val3 mIoU 0.427; the coarse level
         # upsampled instead: 0.418)
         depth_quarter = masked_avg_pool(depth_full, 4) if own else F.avg_pool2d(depth_full, 4)  # [V, 1, H/4, W/4]
-        return levels, depth_full[:, 0], depth_quarter
+        return depth_full[:, 0], depth_quarter
+
+    def refines_on_host(self, width: int, height: int) -> bool:
+        """Whether the onnxruntime CPU flavour runs this model's refinement between two graphs, on the host
+        (export scatter="host"; see DepthGraph): an estimated model with cfg.depth_refine_planes whose
+        depth maps need only the refined finest level (its own depth encoder, or a downscaled cascade)."""
+        cfg = self.cfg
+        return (self.depth_net is not None and cfg.depth_refine_planes > 0
+                and (cfg.depth_encoder or cfg.depth_downscale(width, height) > 1))
 
     def _refined(self, depth: Tensor, images: Tensor, K: Tensor, world_from_cam: Tensor, cam_from_world: Tensor) -> Tensor:
         """The cascade's finest depth [V, 1, h, w], photometrically refined when the config asks for it
@@ -383,6 +422,11 @@ class ExportWrapper(nn.Module):
 #   GaussiansGraph:      ... + the pooled features -> the contract outputs
 # Together they compute exactly GSsplatNet.forward's contract outputs.
 POOLING_INPUT_OUTPUTS = ("depth_full", "color_feat", "sem_feat", "voxel_slot", "voxel_columns")
+# A model that refines its depth on the host (GSsplatNet.refines_on_host) runs one graph more before them:
+#   DepthGraph:          (images, K, world_from_cam, cam_from_world) -> DEPTH_GRAPH_OUTPUTS
+#   (the host refines)   -> REFINED_DEPTH_INPUT, PoolingInputsGraph's last input in place of `depth`
+DEPTH_GRAPH_OUTPUTS = ("cascade_depth", "depth_images", "depth_K", "depth_nbrs")
+REFINED_DEPTH_INPUT = "refined_depth"
 GAUSSIANS_GRAPH_INPUTS = ("images", "K", "world_from_cam", "depth_full", "color_feat", "color_pooled",
                           "sem_feat", "sem_pooled")  # fmt: skip
 
@@ -390,25 +434,50 @@ GAUSSIANS_GRAPH_INPUTS = ("images", "K", "world_from_cam", "depth_full", "color_
 class PoolingInputsGraph(nn.Module):
     """First graph of the split export: (images, K, world_from_cam, cam_from_world[, depth]) ->
     depth_full [V, H, W], color_feat / sem_feat [V, Dd, H, W] (before aggregation), voxel_slot [N]
-    int64 and voxel_columns [N, 3] = (valid, tag, closeness weight) for N = V H W points."""
+    int64 and voxel_columns [N, 3] = (valid, tag, closeness weight) for N = V H W points.
 
-    def __init__(self, net: GSsplatNet):
+    With `refined_depth_input` (a model that refines on the host, GSsplatNet.refines_on_host) the last
+    input is REFINED_DEPTH_INPUT, the refined finest cascade level [V, 1, h, w], instead of the cascade.
+    """
+
+    def __init__(self, net: GSsplatNet, refined_depth_input: bool = False):
         super().__init__()
         if not net.cfg.aggregate:
             raise ValueError("the split export is for models with spatial aggregation (cfg.aggregate)")
         self.net = net
+        self.refined_depth_input = refined_depth_input
 
     def table_size(self, views: int, height: int, width: int) -> int:
         """Hash slots of the voxel table for a window of this shape (what pool_on_host needs)."""
         return resolve_table_size(self.net.cfg.hash_table_size, views * height * width)
 
     def forward(self, images, K, world_from_cam, cam_from_world, depth=None) -> tuple[Tensor, ...]:
-        trunk = self.net._trunk(images, K, world_from_cam, cam_from_world, depth)
+        if self.refined_depth_input:
+            trunk = self.net._trunk(images, K, world_from_cam, cam_from_world, None, refined_finest=depth)
+        else:
+            trunk = self.net._trunk(images, K, world_from_cam, cam_from_world, depth)
         index = trunk.index
         columns = torch.cat([index.valid, index.tag, index.weight], dim=1)  # [N, 3]
         # every contract input stays a graph input, as in ExportWrapper (sensor mode never reads cam_from_world)
         depth_full = trunk.depth_full + 0.0 * cam_from_world[:1, 3:, 3:].reshape(1, 1, 1)
         return depth_full, self.net.color_decoder(trunk.color), trunk.sem_feat, index.slot, columns
+
+
+class DepthGraph(nn.Module):
+    """The graph before PoolingInputsGraph for a model that refines its depth on the host
+    (GSsplatNet.refines_on_host): (images, K, world_from_cam, cam_from_world) -> DEPTH_GRAPH_OUTPUTS =
+    the unrefined finest cascade level [V, 1, h, w], the images [V, 3, h, w] and K [V, 3, 3] at its size and
+    each view's neighbours [V, k] int64, which is what the refinement reads (runtime/host_refine.py)."""
+
+    def __init__(self, net: GSsplatNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images, K, world_from_cam, cam_from_world) -> tuple[Tensor, ...]:
+        net = self.net
+        levels, small, K_small = net.cascade(images, K, world_from_cam, cam_from_world)
+        nbrs = nearest_views(world_from_cam, min(net.cfg.depth_neighbors, images.shape[0] - 1))
+        return levels[-1], small + 0.0, K_small + 0.0, nbrs  # + 0.0: outputs distinct from the inputs at f = 1
 
 
 class GaussiansGraph(nn.Module):

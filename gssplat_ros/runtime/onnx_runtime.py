@@ -21,6 +21,7 @@ keeps them). precision "int8" runs the host pair quantised (export/quantize.py; 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -34,6 +35,7 @@ from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
 from gssplat_ros.runtime import RuntimeInfo
 from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
 from gssplat_ros.runtime.host_pooling import HostPooling
+from gssplat_ros.runtime.host_refine import HostRefinement
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class OnnxRuntimeEncoder:
         self._sessions: dict[Shape, object] = {}
         self._gaussian_sessions: dict[Shape, object] = {}  # the second graph of a scatter="host" pair
         self._poolers: dict[Shape, HostPooling] = {}  # the host pooling between a pair's graphs
+        self._depth_stages: dict[Shape, Optional[DepthStage]] = {}  # the depth graph + host refinement, if any
         self._on_cuda: dict[Shape, bool] = {}
         self.onnx_paths: dict[Shape, Path] = {}
 
@@ -141,6 +144,7 @@ class OnnxRuntimeEncoder:
             if second is not None:
                 self._gaussian_sessions[shape] = open_session(second, options, self.providers)
                 self._poolers[shape] = HostPooling(int(sess.get_modelmeta().custom_metadata_map["table_size"]))
+                self._depth_stages[shape] = depth_stage_for(path, sess, options, self.providers)
             expect = [num_views, 3, height, width]
             got = list(sess.get_inputs()[0].shape)
             if got != expect:
@@ -160,14 +164,17 @@ class OnnxRuntimeEncoder:
         num_views, _, height, width = inputs.images.shape
         sess = self.session((num_views, height, width))
         feeds = {n: t for n, t in inputs.as_dict().items() if n != "depth" or self.info.depth_mode == "sensor"}
-        missing = [i.name for i in sess.get_inputs() if i.name not in feeds]
+        from gssplat_ros.model.network import REFINED_DEPTH_INPUT  # made on the host (DepthStage), not fed
+
+        missing = [i.name for i in sess.get_inputs() if i.name not in feeds and i.name != REFINED_DEPTH_INPUT]
         if missing:
             raise ValueError(f"the {self.info.depth_mode}-depth encoder needs input(s) {missing}")
         shape = (num_views, height, width)
         if self._on_cuda[shape]:
             outs = self._run_cuda(sess, feeds)
         elif shape in self._gaussian_sessions:
-            outs = run_host_pooled(sess, self._gaussian_sessions[shape], self._poolers[shape], feeds)
+            outs = run_host_pooled(sess, self._gaussian_sessions[shape], self._poolers[shape], feeds,
+                                   self._depth_stages[shape])  # fmt: skip
         else:
             feed = {i.name: _as_numpy(feeds[i.name]) for i in sess.get_inputs()}
             outs = [torch.from_numpy(a) for a in sess.run(None, feed)]
@@ -209,27 +216,61 @@ def second_graph(path: Union[str, Path], sess) -> Optional[Path]:
     return second
 
 
-def run_host_pooled(first, second, pooling: Union[int, HostPooling], feeds: dict[str, Tensor]) -> list[Tensor]:
-    """Run a scatter="host" pair: the first graph, the voxel pooling on the host (numba, else torch), the
-    second graph.
+class DepthStage:
+    """The depth graph of a scatter="host" export that refines on the host, and that refinement
+    (runtime/host_refine.py): contract inputs (numpy) -> the refined depth the first graph takes."""
+
+    def __init__(self, sess, refine: HostRefinement):
+        self.sess = sess
+        self.refine = refine
+
+    def __call__(self, feed: dict[str, np.ndarray]) -> np.ndarray:  # [V, 1, h, w] float32
+        from gssplat_ros.model.network import DEPTH_GRAPH_OUTPUTS
+
+        out = dict(zip(DEPTH_GRAPH_OUTPUTS, self.sess.run(None, {i.name: feed[i.name] for i in self.sess.get_inputs()})))
+        return self.refine(out["cascade_depth"], out["depth_images"], out["depth_K"], feed["world_from_cam"],
+                           feed["cam_from_world"], out["depth_nbrs"])  # fmt: skip
+
+
+def depth_stage_for(path: Union[str, Path], sess, options, providers: list) -> Optional[DepthStage]:
+    """The DepthStage that the first graph `sess` of a scatter="host" export needs (None: it takes no
+    refined depth). Raises FileNotFoundError when its depth graph is missing."""
+    meta = sess.get_modelmeta().custom_metadata_map
+    if "depth_graph" not in meta:
+        return None
+    depth_path = Path(path).with_name(meta["depth_graph"])
+    if not depth_path.exists():
+        raise FileNotFoundError(f"{path} needs its depth graph {depth_path} (export the files together)")
+    return DepthStage(open_session(depth_path, options, providers), HostRefinement(**json.loads(meta["host_refine"])))
+
+
+def run_host_pooled(first, second, pooling: Union[int, HostPooling], feeds: dict[str, Tensor],
+                    depth_stage: Optional[DepthStage] = None) -> list[Tensor]:
+    """Run a scatter="host" pair: [the depth graph and the host refinement,] the first graph, the voxel
+    pooling on the host (numba, else torch), the second graph.
 
     pooling: a HostPooling (keeps its scratch between calls) or the table size from the first graph's
-    metadata. Returns the contract outputs in OUTPUT_NAMES order (CPU tensors).
+    metadata. depth_stage: depth_stage_for(...) of the first graph. Returns the contract outputs in
+    OUTPUT_NAMES order (CPU tensors).
     """
 
     if not isinstance(pooling, HostPooling):
         pooling = HostPooling(pooling)
 
-    feed = {i.name: _as_numpy(feeds[i.name]) for i in first.get_inputs()}
-    return [torch.from_numpy(a) for a in second.run(None, second_graph_feeds(first, second, pooling, feed))]
+    feed = {n: _as_numpy(t) for n, t in feeds.items() if t is not None}
+    return [torch.from_numpy(a) for a in second.run(None, second_graph_feeds(first, second, pooling, feed, depth_stage))]
 
 
-def second_graph_feeds(first, second, pooling: HostPooling, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The first graph of a scatter="host" pair on `feed` (its inputs, numpy), then the host pooling:
-    the second graph's inputs by name."""
-    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS
+def second_graph_feeds(first, second, pooling: HostPooling, feed: dict[str, np.ndarray],
+                       depth_stage: Optional[DepthStage] = None) -> dict[str, np.ndarray]:
+    """[The depth stage, then] the first graph of a scatter="host" pair on `feed` (contract inputs by name,
+    numpy), then the host pooling: the second graph's inputs by name."""
+    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS, REFINED_DEPTH_INPUT
 
-    mid = dict(zip(POOLING_INPUT_OUTPUTS, first.run(None, feed)))  # numpy
+    if depth_stage is not None:
+        feed = {**feed, REFINED_DEPTH_INPUT: depth_stage(feed)}
+    first_feed = {i.name: feed[i.name] for i in first.get_inputs()}
+    mid = dict(zip(POOLING_INPUT_OUTPUTS, first.run(None, first_feed)))  # numpy
     color_pooled, sem_pooled = pooling(*(mid[n] for n in POOLING_INPUT_OUTPUTS[1:]))
     values = {**feed, **mid, "color_pooled": color_pooled, "sem_pooled": sem_pooled}
     return {i.name: values[i.name] for i in second.get_inputs()}
