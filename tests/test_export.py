@@ -184,8 +184,10 @@ def test_parity_fp32_without_the_depth_refinement_holds_at_every_pixel():
 @pytest.mark.parametrize("depth_mode", ["sensor", "estimated"])
 def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
     """The onnxruntime-CPU flavour: two graphs without any scatter, the voxel pooling between them on the
-    host, matching torch like the portable graph."""
-    from export.onnx_export import gaussians_graph_path
+    host (and, for a model that refines its depth, a depth graph before them, the refinement on the host),
+    matching torch like the portable graph."""
+    from export.onnx_export import depth_graph_path, gaussians_graph_path
+    from gssplat_ros.model.network import DEPTH_GRAPH_OUTPUTS, REFINED_DEPTH_INPUT
 
     path = exported(depth_mode, scatter="host")
     second = gaussians_graph_path(path)
@@ -197,8 +199,22 @@ def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
     meta = read_metadata(first_model)
     assert (meta["scatter"], meta["split_stage"], meta["gaussians_graph"]) == ("host", "pooling_inputs", second.name)
     assert int(meta["table_size"]) >= 2 * 64 * 48 and read_metadata(second_model)["split_stage"] == "gaussians"
-    # the first graph takes the contract inputs, the second returns the contract outputs
-    assert [i.name for i in first_model.graph.input] == list(ExportWrapper(tiny_net(depth_mode)).graph_input_names())
+    # the first graph (or the depth graph before it) takes the contract inputs, the second returns the outputs
+    contract_inputs = list(ExportWrapper(tiny_net(depth_mode)).graph_input_names())
+    first_inputs = [i.name for i in first_model.graph.input]
+    if tiny_net(depth_mode).refines_on_host(64, 48):  # the shipped estimated model: three graphs
+        depth_model = onnx.load(str(depth_graph_path(path)))
+        assert meta["depth_graph"] == depth_graph_path(path).name and "host_refine" in meta
+        assert read_metadata(depth_model)["split_stage"] == "depth"
+        assert [i.name for i in depth_model.graph.input] == contract_inputs
+        assert [o.name for o in depth_model.graph.output] == list(DEPTH_GRAPH_OUTPUTS)
+        assert first_inputs == contract_inputs + [REFINED_DEPTH_INPUT]
+        # the first graph holds no plane sweep: every GridSample is in the depth graph
+        assert not [n for n in first_model.graph.node if n.op_type == "GridSample"]
+        assert [n for n in depth_model.graph.node if n.op_type == "GridSample"]
+    else:
+        assert "depth_graph" not in meta and not depth_graph_path(path).exists()
+        assert first_inputs == contract_inputs
     assert [o.name for o in second_model.graph.output] == list(ExportWrapper.graph_output_names())
     report = run_parity(tiny_net(depth_mode), path, 2, 64, 48, "fp32", scene(depth_mode))
     errors = report.p99_abs if refined(depth_mode) else report.max_abs
@@ -222,6 +238,42 @@ def test_split_forward_equals_the_network_exactly():
             got = GaussiansGraph(net)(args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
         for name, value in zip(OUTPUT_NAMES, got):
             assert torch.equal(value, ref[name]), (depth_mode, name)
+
+
+def test_split_with_the_depth_graph_equals_the_network_exactly():
+    """DepthGraph -> refine_depth (the host step's reference) -> PoolingInputsGraph(refined_depth_input) ->
+    pool_on_host -> GaussiansGraph computes forward()'s outputs bit for bit, at the cascade's own size and
+    with a downscaled cascade (a 320-wide window of a 160-wide reference)."""
+    from export.onnx_export import example_inputs
+    from gssplat_ros.model import GSsplatNet, ModelConfig
+    from gssplat_ros.model.depth_refine import refine_depth
+    from gssplat_ros.model.network import DepthGraph, GaussiansGraph, PoolingInputsGraph, pool_on_host
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", depth_mode="estimated")
+    for config, (width, height) in (
+        (cfg.replace(depth_refine_planes=5, depth_encoder=True), (32, 24)),
+        (cfg.replace(depth_refine_planes=5, depth_reference_width=16), (32, 24)),
+    ):
+        net = GSsplatNet(config).eval()
+        assert net.refines_on_host(width, height)
+        args = example_inputs(3, width, height, "estimated")
+        with torch.no_grad():
+            ref = net(*args)
+            cascade_depth, small, K_small, nbrs = DepthGraph(net)(*args)
+            assert small.shape[-1] * net.cfg.depth_downscale(width, height) == width
+            refined_depth = refine_depth(cascade_depth, small, K_small, args[2], args[3], nbrs, 5,
+                                         config.depth_refine_range, config.depth_refine_radius)  # fmt: skip
+            first = PoolingInputsGraph(net, refined_depth_input=True)
+            depth_full, color_feat, sem_feat, slot, columns = first(*args, refined_depth)
+            pooled = pool_on_host(color_feat, sem_feat, slot, columns, first.table_size(3, height, width))
+            got = GaussiansGraph(net)(args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
+        for name, value in zip(OUTPUT_NAMES, got):
+            assert torch.equal(value, ref[name]), (config.depth_reference_width, name)
+    # the cascade's H/4 level feeds the semantic branch of a full-size cascade without its own encoder:
+    # that model keeps the cascade in the first graph
+    assert not GSsplatNet(cfg.replace(depth_refine_planes=5)).refines_on_host(32, 24)
+    assert not GSsplatNet(cfg.replace(depth_encoder=True)).refines_on_host(32, 24)  # nothing to refine
 
 
 def test_parity_fp32_v4_160x120_sensor():
@@ -295,6 +347,10 @@ def test_host_flavour_folds_only_the_finest_cost_convolutions():
         ranks = {i.name: len(i.dims) for i in model.graph.initializer}
         return sum(1 for n in model.graph.node if n.op_type == "Conv" and ranks.get(n.input[1]) == 5)
 
+    from export.onnx_export import depth_graph_path
+
     portable = conv3d_count(exported("estimated"))
-    host = conv3d_count(exported("estimated", scatter="host"))
+    host_path = exported("estimated", scatter="host")
+    # a model that refines on the host has its cascade in the depth graph before the first
+    host = conv3d_count(host_path) + (conv3d_count(depth_graph_path(host_path)) if depth_graph_path(host_path).exists() else 0)
     assert portable == 9 and host == portable - 3

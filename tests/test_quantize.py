@@ -60,6 +60,14 @@ def test_int8_pair_quantises_the_trunk_and_keeps_the_head_outputs_float():
 def test_estimated_depth_branch_stays_float():
     net = tiny_net("estimated")
     path = export_onnx(net, _TMP / "fp32e" / "e_host.onnx", 2, 64, 48, "fp32", scatter="host").path
+    if net.refines_on_host(64, 48):  # the cascade sits in the depth graph before the pair
+        from export.onnx_export import depth_graph_path
+
+        path = depth_graph_path(path)
+        # the int8 set carries that graph unquantised
+        int8_depth = onnx.load(str(depth_graph_path(int8_pair("estimated"))))
+        assert not [n for n in int8_depth.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+        assert read_metadata(int8_depth)["precision"] == "int8"  # one precision for the whole set
     keep = float_conv_nodes(onnx.load(str(path)), "estimated")
     assert any("depth_net" in n for n in keep)
     sensor_keep = float_conv_nodes(onnx.load(str(path)), "sensor")

@@ -84,17 +84,19 @@ def colour_costs(depth, images_hwc, rays, rot, trans, intrinsics, nbrs, scales):
                     zc = max(z, z_min)
                     u = fx * (ax * cand + tx) / zc + cx
                     w = fy * (ay * cand + ty) / zc + cy
-                    us[d] = u
-                    vs[d] = w
+                    # grid_sample's source coordinates, step by step as torch computes them (the refinement's
+                    # normalised grid, then the CPU kernel's unnormalisation for align_corners=False): in flat
+                    # image regions the candidates' costs differ only by rounding, and another rounding would
+                    # pick another candidate there. (x / 2 and x * 0.5 are the same float.)
+                    us[d] = ((two * u / w_f - one + one) * w_f - one) * half
+                    vs[d] = ((two * w / h_f - one + one) * h_f - one) * half
                     inside[d] = (z > z_min) & (u > half) & (u < u_max) & (w > half) & (w < v_max)
                 for d in range(planes):
                     if not inside[d]:
                         continue
-                    # grid_sample's arithmetic, step by step as torch's CPU kernel does it (bilinear, zeros
-                    # padding, align_corners=False): in flat image regions the candidates' costs differ only
-                    # by rounding, and a different rounding would pick a different candidate there
-                    ix = ((np.float32(2.0) * us[d] / w_f - one + one) * w_f - one) / two
-                    iy = ((np.float32(2.0) * vs[d] / h_f - one + one) * h_f - one) / two
+                    # bilinear weights and sum in the order of torch's CPU grid_sample kernel
+                    ix = us[d]
+                    iy = vs[d]
                     x0 = int(np.floor(ix))
                     y0 = int(np.floor(iy))
                     fx0 = np.float32(x0)
