@@ -42,6 +42,9 @@ def test_onnxruntime_matches_torch_through_make_runtime(depth_mode, cache_dir):
     assert (ort_rt.info.num_classes, ort_rt.info.class_names) == (torch_rt.info.num_classes, torch_rt.info.class_names)
     # exported into the cache at construction, in the flavour of the session's thread count
     assert list(cache_dir.glob(f"onnx/*/*_v2_64x48_fp32{cpu_flavour()}.onnx"))
+    if cpu_flavour() == "_host" and torch_rt.net.refines_on_host(64, 48):  # the refinement runs between graphs
+        assert list(cache_dir.glob("onnx/*/*_v2_64x48_fp32_host_depth.onnx"))
+        assert ort_rt._depth_stages[(2, 48, 64)] is not None
     inputs = _inputs(depth_mode)
     got, ref = ort_rt(inputs), torch_rt(inputs)
     assert list(got) == list(OUTPUT_NAMES)
