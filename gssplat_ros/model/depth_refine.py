@@ -29,6 +29,16 @@ from torch import Tensor
 from gssplat_ros.model.geometry import pixel_rays
 
 
+def neighbour_transforms(
+    world_from_cam: Float[Tensor, "V 4 4"], cam_from_world: Float[Tensor, "V 4 4"], nbr: Tensor,
+) -> tuple[Float[Tensor, "V 3 3"], Float[Tensor, "V 3 1"]]:
+    """(rotation, translation) from each reference camera to its neighbour `nbr[v]` ([V] indices)."""
+    cw = cam_from_world.index_select(0, nbr)
+    rot = torch.bmm(cw[:, :3, :3], world_from_cam[:, :3, :3])  # ref cam -> neighbour cam
+    trans = torch.bmm(cw[:, :3, :3], world_from_cam[:, :3, 3:]) + cw[:, :3, 3:]  # [V, 3, 1]
+    return rot, trans
+
+
 def colour_costs(
     images: Float[Tensor, "V 3 h w"],
     K: Float[Tensor, "V 3 3"],
@@ -43,16 +53,13 @@ def colour_costs(
     count = planes.shape[1]
     rays = pixel_rays(K, height, width).reshape(num_views, height * width, 3).transpose(1, 2)  # [V, 3, hw]
     depth = planes.reshape(num_views, 1, count, height * width)
-    rot_wc, t_wc = world_from_cam[:, :3, :3], world_from_cam[:, :3, 3:]
     total = torch.zeros_like(planes)
     seen = torch.zeros_like(planes)
     ref = images.repeat(1, 1, count, 1)  # [V, 3, D*h, w]: the same rows for every plane
     for n in range(nbrs.shape[1]):  # static: k is fixed by V and the config
         j = nbrs[:, n]
-        cw = cam_from_world.index_select(0, j)
         K_j = K.index_select(0, j)
-        rot = torch.bmm(cw[:, :3, :3], rot_wc)  # ref cam -> neighbour cam
-        trans = torch.bmm(cw[:, :3, :3], t_wc) + cw[:, :3, 3:]  # [V, 3, 1]
+        rot, trans = neighbour_transforms(world_from_cam, cam_from_world, j)
         pts = torch.bmm(rot, rays)[:, :, None, :] * depth + trans[:, :, :, None]  # [V, 3, D, hw]
         z = pts[:, 2].clamp(min=1e-3)
         u = K_j[:, 0, 0, None, None] * pts[:, 0] / z + K_j[:, 0, 2, None, None]  # [V, D, hw] pixels

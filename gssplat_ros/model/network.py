@@ -10,6 +10,10 @@ Usage:
     depth, color_feat, sem_feat, slot, columns = first(images, K, world_from_cam, cam_from_world, depth)
     pooled = pool_on_host(color_feat, sem_feat, slot, columns, first.table_size(V, H, W))
     outputs = second(images, K, world_from_cam, depth, color_feat, pooled[0], sem_feat, pooled[1])
+    # a refining estimated model (net.refines_on_host(W, H)) on the CPU: the cascade in a graph of its own,
+    # the refinement on the host (runtime/host_refine.py), then the pair from the refined depth
+    cascade_depth, small, K_small, nbrs = DepthGraph(net)(images, K, world_from_cam, cam_from_world)
+    first = PoolingInputsGraph(net, refined_depth_input=True)    # last input: the refined depth
 
 Shapes: images [V,3,H,W] in [0,1]; K [V,3,3] pixels; world_from_cam / cam_from_world [V,4,4] (OpenCV
 axes; the inverse is computed on the host); depth [V,1,H,W] metres (0 = invalid) in sensor mode, None

@@ -49,6 +49,7 @@ class HostRefinement:
 
             with torch.no_grad():
                 return refine_depth(*tensors, nbrs_t, self.planes, self.rel_range, self.radius).numpy()
+        from gssplat_ros.model.depth_refine import neighbour_transforms
         from gssplat_ros.model.geometry import pixel_rays
         from gssplat_ros.runtime._refine_kernels import colour_costs, pick_depth
 
@@ -58,14 +59,9 @@ class HostRefinement:
             raise ValueError(f"neighbour indices outside the {num_views} views")
         with torch.no_grad():  # the per-view geometry in torch, exactly as refine_depth computes it
             rays = pixel_rays(K_t, height, width)  # [V, h, w, 3]
-            rot_wc, t_wc = wc[:, :3, :3], wc[:, :3, 3:]
-            rots, transes = [], []
-            for n in range(nbrs_t.shape[1]):
-                c = cw.index_select(0, nbrs_t[:, n])
-                rots.append(torch.bmm(c[:, :3, :3], rot_wc))  # ref cam -> neighbour cam
-                transes.append((torch.bmm(c[:, :3, :3], t_wc) + c[:, :3, 3:])[:, :, 0])
-            rot = torch.stack(rots, 1) if rots else torch.zeros(num_views, 0, 3, 3)  # [V, k, 3, 3]
-            trans = torch.stack(transes, 1) if transes else torch.zeros(num_views, 0, 3)  # [V, k, 3]
+            pairs = [neighbour_transforms(wc, cw, nbrs_t[:, n]) for n in range(nbrs_t.shape[1])]
+            rot = torch.stack([r for r, _ in pairs], 1) if pairs else torch.zeros(num_views, 0, 3, 3)  # [V, k, 3, 3]
+            trans = torch.stack([t[:, :, 0] for _, t in pairs], 1) if pairs else torch.zeros(num_views, 0, 3)  # [V, k, 3]
             log_range = math.log1p(self.rel_range)
             scales = torch.exp(torch.linspace(-log_range, log_range, self.planes, dtype=torch.float32))  # [D]
             intrinsics = torch.stack([K_t[:, 0, 0], K_t[:, 1, 1], K_t[:, 0, 2], K_t[:, 1, 2]], dim=1)  # [V, 4]

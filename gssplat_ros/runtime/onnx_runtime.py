@@ -12,7 +12,9 @@ pooling between them on the host (export scatter="host"): onnxruntime's CPU kern
 that is both fast and correct on several threads (ScatterElements walks element by element; a reducing
 ScatterND splits its rows across intra-op threads without atomics and loses updates, which an earlier
 "rows" flavour did: logits off by up to 0.9 at V=4 160x120 with 2 threads). The host pooling is a
-numba kernel where numba is installed, else torch (host_pooling). The CUDA provider runs the
+numba kernel where numba is installed, else torch (host_pooling). An estimated model with the
+photometric depth refinement runs one graph more before the pair (its cascade), and the refinement
+between that graph and the first on the host (DepthStage; host_refine.py). The CUDA provider runs the
 one portable graph (ScatterElements). CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
