@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", nargs="+", default=["160x120", "320x240"], help="model sizes WxH")
     parser.add_argument("--rate", type=float, default=10.0, help="input rate, Hz")
     parser.add_argument("--seconds", type=float, default=15.0, help="feeding time per configuration")
-    parser.add_argument("--checkpoint", default="", help="default: the shipped sensor-depth weights")
+    parser.add_argument("--checkpoint", default="", help="default: the shipped sensor-depth weights; a given "
+                        "checkpoint runs in its own depth mode")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rgb-only", action="store_true",
                         help="subscribe to ~/render/image only: the node skips its semantic pass")
@@ -68,7 +69,9 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     ns = "/bench" + uuid.uuid4().hex[:6]
     ctx = Context()
     rclpy.init(context=ctx)
-    params = {"checkpoint": args.checkpoint, "device": args.device, "depth_mode": "sensor", "runtime": args.runtime,
+    # a given checkpoint runs in its own depth mode ("auto"; an estimated-depth checkpoint ignores the depth topic)
+    depth_mode = "auto" if args.checkpoint else "sensor"
+    params = {"checkpoint": args.checkpoint, "device": args.device, "depth_mode": depth_mode, "runtime": args.runtime,
               "precision": getattr(args, "precision", "auto"), "window_size": views,
               "model_width": size[0], "model_height": size[1], "qos_profile": "reliable",
               "keyframe_translation_m": 0.0, "keyframe_rotation_deg": 0.0}
