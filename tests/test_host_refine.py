@@ -89,3 +89,30 @@ def test_bad_arguments_are_clear_errors():
     arrays[-1] = np.array([[1], [2]])  # view 2 does not exist
     with pytest.raises(ValueError, match="outside the 2 views"):
         HostRefinement(PLANES, RANGE, RADIUS, use_numba=True)(*arrays)
+
+
+def test_three_graph_set_from_the_cli_and_a_missing_depth_graph(tmp_path, capsys):
+    """`gssplat export onnx --scatter host` of a refining estimated model writes and names the depth graph;
+    the runtime refuses a first graph whose depth graph is missing with one clear error."""
+    pytest.importorskip("onnxruntime")
+    from export.onnx_export import depth_graph_path
+    from gssplat_ros.cli import main
+    from gssplat_ros.model.checkpoint import load_model
+    from gssplat_ros.runtime.onnx_runtime import depth_stage_for, open_session, session_options
+    from tests.test_export import tiny_checkpoint
+
+    stem = tiny_checkpoint("estimated")
+    if not load_model(stem)[0].refines_on_host(32, 24):
+        pytest.skip("no shipped estimated weights: the fresh tiny model has no refinement")
+    argv = ["export", "onnx", "--checkpoint", str(stem), "--views", "2", "--width", "32", "--height", "24",
+            "--scatter", "host", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    first = next(tmp_path.glob("*_host.onnx"))
+    assert f"the depth graph before them {depth_graph_path(first)}" in out
+    options = session_options(1)
+    sess = open_session(first, options, ["CPUExecutionProvider"])
+    assert depth_stage_for(first, sess, options, ["CPUExecutionProvider"]) is not None
+    depth_graph_path(first).unlink()
+    with pytest.raises(FileNotFoundError, match="needs its depth graph"):
+        depth_stage_for(first, sess, options, ["CPUExecutionProvider"])

@@ -83,10 +83,13 @@ def _run_onnx(args) -> int:
     )  # fmt: skip
     print(f"wrote {result.path} ({result.num_nodes} nodes, {result.seconds:.1f} s)")
     if args.scatter == "host":
-        from export.onnx_export import gaussians_graph_path
+        from export.onnx_export import depth_graph_path, gaussians_graph_path
 
         print(f"  and its second graph {gaussians_graph_path(result.path)} (onnxruntime on the CPU only; "
               "TensorRT takes --scatter elements)")  # fmt: skip
+        if depth_graph_path(result.path).exists():
+            print(f"  and the depth graph before them {depth_graph_path(result.path)} (the depth refinement "
+                  "runs on the host between it and the first)")  # fmt: skip
         return 0
     problems = check_model(result.path)
     errors = [p for p in problems if p.severity == "error"]

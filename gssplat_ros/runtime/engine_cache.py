@@ -88,6 +88,7 @@ def onnx_for_checkpoint(
     # weights, config and exporter code all key the folder
     folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{stem.name}-{digest[:12]}-{code[:8]}"
     path = folder / onnx_file_name(stem.name, views, width, height, precision, scatter)
+    # the first file of a host set is written last (export_onnx), so its presence means the set is complete
     if path.exists() and (scatter != "host" or gaussians_graph_path(path).exists()):
         log.debug("reusing %s", path)
         return path
