@@ -267,5 +267,5 @@ def quantize_export(net, path: Union[str, Path], views: int, width: int, height:
         quantize_host_pair(fp32, path, windows, source)
     from export.onnx_export import depth_graph_path
 
-    files = [path, gaussians_graph_path(path)] + [depth_graph_path(path)] * depth_graph_path(path).exists()
-    return sum(len(onnx.load(str(p)).graph.node) for p in files)
+    files = [path, gaussians_graph_path(path), depth_graph_path(path)]  # the depth graph only for a refining model
+    return sum(len(onnx.load(str(p)).graph.node) for p in files if p.exists())

@@ -3,11 +3,12 @@
 Imported only by `gssplat_ros.runtime.host_refine` (numba stays out of the core import path). They compute
 what `model.depth_refine.refine_depth` computes in torch, for every pixel at once in one pass instead of
 materialising [V, 3, D*h, w] warped images per neighbour: project each candidate depth into each neighbour,
-sample its colour bilinearly (only candidates that land inside the neighbour's image count, so all four taps
-are inside and no padding is needed), average |I_ref - I_nbr| over RGB and over the neighbours that see it,
-box-filter over (2 radius + 1)^2 pixels (padding not counted), take the cheapest candidate and refine it with
-a parabola through its two neighbours. numba because onnxruntime's CPU GridSample spends its time per sample
-point (V=4 160x120, 17 planes, 3 neighbours: ~100 ms of GridSample for 3.9M points of 3 channels) and no
+sample its colour bilinearly (only candidates that land inside the neighbour's image count; a tap that
+rounding puts just outside reads zero, as grid_sample's padding does), average |I_ref - I_nbr| over RGB
+and over the neighbours that see it, box-filter over (2 radius + 1)^2 pixels (padding not counted), take
+the cheapest candidate and refine it with a parabola through its two neighbours. numba because
+onnxruntime's CPU GridSample spends its time per sample point (V=4 160x120, 17 planes, 3 neighbours:
+~100 ms of GridSample for 3.9M points of 3 channels) and no
 library here fuses the warp with the colour difference.
 """
 
@@ -107,6 +108,8 @@ def colour_costs(depth, images_hwc, rays, rot, trans, intrinsics, nbrs, scales):
                     se = (ix - fx0) * (iy - fy0)
                     x1 = x0 + 1
                     y1 = y0 + 1
+                    # Written out twice on purpose: one bounds test per sample, then plain loads. A shared
+                    # helper testing each tap measured 41 against 29 ms for this kernel (V=4 160x120).
                     if x0 >= 0 and y0 >= 0 and x1 < width and y1 < height:  # the usual case: all four taps inside
                         diff = (abs(images_hwc[j, y0, x0, 0] * nw + images_hwc[j, y0, x1, 0] * ne
                                     + images_hwc[j, y1, x0, 0] * sw + images_hwc[j, y1, x1, 0] * se - r0)
