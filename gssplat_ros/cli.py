@@ -24,7 +24,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("gssplat_ros.commands.train_cmd", "train the GSsplat network from a YAML config"),
     "eval": ("gssplat_ros.commands.eval_cmd", "evaluate a checkpoint (PSNR, SSIM, mIoU, speed)"),
     "compare": ("gssplat_ros.commands.compare_cmd", "compare two eval results image by image (paired)"),
-    "calibrate": ("gssplat_ros.commands.calibrate_cmd", "fit per-class logit offsets on validation views"),
     "bench": ("gssplat_ros.commands.bench_cmd", "benchmarks: render, encoder, node"),
     "export": ("gssplat_ros.commands.export_cmd", "export the encoder to ONNX or TensorRT"),
     "bag": ("gssplat_ros.commands.bag_cmd", "write scenes to rosbag2 bags and play bags"),

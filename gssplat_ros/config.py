@@ -1,7 +1,7 @@
 """Typed configs: YAML is a serialised dataclass, loaded in one function.
 
 Usage:
-    cfg = load_typed_config("config/train/tiny_sensor.yaml", TrainConfig, overrides=["optim.lr=1e-3"])
+    cfg = load_typed_config("config/train/tiny_sensor/2_full_losses.yaml", TrainConfig, overrides=["optim.lr=1e-3"])
 Unknown keys, wrong types and bad override syntax raise ConfigError naming the key.
 """
 

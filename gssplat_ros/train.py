@@ -1,4 +1,4 @@
-"""Training: `gssplat train --config config/train/tiny_sensor.yaml [--resume] [--override k=v ...]`.
+"""Training: `gssplat train --config config/train/tiny_sensor/2_full_losses.yaml [--resume] [--override k=v ...]`.
 
 Usage (DDP on CPU or GPU): `torchrun --nproc_per_node 2 -m gssplat_ros.commands.train_cmd --config ...`.
 One window per step per process (context views + rendered targets), the released GSsplat losses,

@@ -421,28 +421,6 @@ def test_straight_through_gate_forward_is_hard_and_both_inputs_learn():
     assert (logits.grad != 0).all() and (offsets.grad[:2] != 0).all()  # closed gates: offsets still learn
 
 
-def test_closing_gates_of_an_open_network_puts_centres_on_the_depth(tmp_path):
-    from gssplat_ros.model.checkpoint import load_model, read_checkpoint_meta, save_checkpoint
-    from gssplat_ros.model.ship import ship
-
-    net = build(gate_bias_init=50.0)  # every gate open: centres move off the unprojected depth
-    batch = make_window(2, 32, 48, targets=0)
-    images, K, wfc, cfw, depth = net_inputs(batch)
-    with torch.no_grad():
-        before = net(images, K, wfc, cfw, depth)
-    assert not torch.allclose(before["sem_means"], before["means0"], atol=1e-6)
-    save_checkpoint(tmp_path / "open", net)
-    ship(str(tmp_path / "open"), str(tmp_path / "shipped"), close_gates=True, note="test")
-    closed, _ = load_model(tmp_path / "shipped")
-    with torch.no_grad():
-        after = closed(images, K, wfc, cfw, depth)
-    for prefix in ("color", "sem"):
-        assert torch.equal(after[f"{prefix}_gate"], torch.zeros_like(after[f"{prefix}_gate"]))
-        assert torch.allclose(after[f"{prefix}_means"], after["means0"], atol=1e-6)
-    assert torch.equal(after["sem_logits"], before["sem_logits"])  # nothing but the gates changed
-    assert read_checkpoint_meta(tmp_path / "shipped")["extra"]["offset_gates_closed"] is True
-
-
 def test_channel_first_maths_match_the_channel_last_functions():
     """The network's channel-first per-pixel maths (unprojection, voxel index, quaternion product as a
     matrix) give the same values as the channel-last reference functions."""

@@ -64,7 +64,7 @@ def test_stage_names_are_checked_and_overrides_repeat(tmp_path):
 
 
 def test_shipped_configs_load():
-    for f in sorted(Path(__file__).resolve().parents[1].glob("config/train/*.yaml")):
+    for f in sorted(Path(__file__).resolve().parents[1].rglob("config/train/*.yaml")):
         load_typed_config(f, TrainConfig)
 
 

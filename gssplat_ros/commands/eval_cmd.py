@@ -7,7 +7,7 @@ import argparse
 
 def add_query_arguments(parser: argparse.ArgumentParser, splits: tuple[str, ...], default_split: str,
                         data_help: str = "folder of scenes") -> None:
-    """The options that pick the model and the protocol's queries (shared with `gssplat calibrate`)."""
+    """The options that pick the model and the protocol's queries (shared with maint/calibrate_cmd.py)."""
     parser.add_argument("--checkpoint", default="", help="checkpoint stem or .safetensors (default: shipped weights)")
     parser.add_argument("--data", required=True, help=data_help)
     parser.add_argument("--format", choices=["scannet", "replica"], default="scannet")

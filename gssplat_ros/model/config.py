@@ -75,7 +75,7 @@ class ModelConfig:
     depth_refine_radius: int = 1
     # estimated mode: the cascade reads its own backbone (stem and both stages, `depth_encoder.*`) instead of
     # the shared encoder's, and the semantic branch gets the final depth pooled to H/4 as in sensor mode.
-    # Written by gssplat_ros.model.compose, which joins a sensor model's network to an estimated model's depth.
+    # Written by maint/compose.py, which joins a sensor model's network to an estimated model's depth.
     depth_encoder: bool = False
 
     # ----------------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class GSsplatNet(nn.Module):
         self.color_decoder = ColorDecoder(cfg)
         self.semantic_decoder = SemanticDecoder(cfg)
         self.depth_net = CascadeDepth(cfg) if cfg.depth_mode == "estimated" else None
-        # the cascade's own backbone (cfg.depth_encoder; see gssplat_ros/model/compose.py), else the shared one
+        # the cascade's own backbone (cfg.depth_encoder; see maint/compose.py), else the shared one
         self.depth_encoder = Encoder(cfg, semantic_blocks=False) if cfg.depth_encoder else None
         if cfg.aggregate:
             self.color_aggregate = SpatialAggregation(cd, cfg.aggregate_kernel)

@@ -1,12 +1,12 @@
-"""gssplat_ros.model.average: the weighted mean of checkpoints of one network."""
+"""maint.average: the weighted mean of checkpoints of one network."""
 
 import pytest
 import torch
 
 from gssplat_ros.errors import CheckpointError
 from gssplat_ros.model import GSsplatNet, ModelConfig
-from gssplat_ros.model.average import average, main
 from gssplat_ros.model.checkpoint import load_model, read_checkpoint_meta, save_checkpoint
+from maint.average import average, main
 
 
 def _save(tmp_path, name, seed, **overrides):

@@ -31,8 +31,8 @@ def _cfg(data, checkpoint):
 
 
 def test_view_miou_follows_the_metrics_rule():
-    from gssplat_ros.calibrate import ViewLogits, view_miou
     from gssplat_ros.metrics import semantic_metrics
+    from maint.calibrate import ViewLogits, view_miou
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(500, 5)).astype(np.float32)
@@ -45,7 +45,7 @@ def test_view_miou_follows_the_metrics_rule():
 
 
 def test_fit_improves_and_never_raises_an_absent_class():
-    from gssplat_ros.calibrate import ViewLogits, fit_class_bias
+    from maint.calibrate import ViewLogits, fit_class_bias
 
     rng = np.random.default_rng(1)
     views = []
@@ -61,8 +61,8 @@ def test_fit_improves_and_never_raises_an_absent_class():
 
 
 def test_folded_offsets_give_the_offline_labels(tmp_path, scenes):
-    from gssplat_ros.calibrate import collect_view_logits, fold_class_bias, mean_miou
     from gssplat_ros.model.checkpoint import load_model, save_checkpoint
+    from maint.calibrate import collect_view_logits, fold_class_bias, mean_miou
 
     stem = random_checkpoint(tmp_path)
     views, num_classes = collect_view_logits(_cfg(scenes, stem))
@@ -83,7 +83,7 @@ def test_calibrate_command_writes_a_checkpoint_and_fails_in_one_line(tmp_path, s
     out = tmp_path / "cal"
 
     def gssplat(*args):
-        return subprocess.run([sys.executable, "-m", "gssplat_ros.cli", "calibrate", *map(str, args)],
+        return subprocess.run([sys.executable, "-m", "maint.calibrate_cmd", *map(str, args)],
                               capture_output=True, text=True)  # fmt: skip
 
     r = gssplat("--checkpoint", stem, "--data", scenes, "--split", "all", "--views", 2, "--size", "64x48",
@@ -98,6 +98,6 @@ def test_calibrate_command_writes_a_checkpoint_and_fails_in_one_line(tmp_path, s
 
 
 def test_calibrate_refuses_to_write_its_summary_over_the_checkpoint_metadata(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "gssplat_ros.cli", "calibrate", "--data", str(tmp_path), "--out",
+    r = subprocess.run([sys.executable, "-m", "maint.calibrate_cmd", "--data", str(tmp_path), "--out",
                         str(tmp_path / "cal"), "--json", str(tmp_path / "cal.json")], capture_output=True, text=True)
     assert r.returncode == 1 and "overwrite" in r.stderr and len(r.stderr.strip().splitlines()) == 1

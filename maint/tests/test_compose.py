@@ -1,4 +1,4 @@
-"""gssplat_ros.model.compose: a sensor model's network on an estimated model's depth, as one checkpoint."""
+"""maint.compose: a sensor model's network on an estimated model's depth, as one checkpoint."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from gssplat_ros.errors import CheckpointError
 from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.checkpoint import load_model, save_checkpoint
-from gssplat_ros.model.compose import compose, main
+from maint.compose import compose, main
 from tests.test_model_common import make_window, net_inputs
 
 

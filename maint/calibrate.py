@@ -2,7 +2,7 @@
 semantic head so that the calibrated checkpoint needs no new inference code.
 
 Usage:
-    gssplat calibrate --data runs/data/val3 --split all --out runs/cal/tiny_sensor [--checkpoint CKPT]
+    python -m maint.calibrate_cmd --data runs/data/val --split all --out runs/cal/tiny_sensor [--checkpoint CKPT]
 
 A trained network's argmax can favour some classes over others (class-weighted losses, a training set
 whose class mix differs from the deployment's). Adding b_c to class c's logit of every semantic Gaussian

@@ -1,7 +1,7 @@
 """Copy a trained checkpoint to where shipped weights live, optionally with every offset gate closed.
 
 Usage:
-    python -m gssplat_ros.model.ship runs/train/tiny_sensor/best gssplat_ros/assets/weights/tiny_sensor \\
+    python -m maint.ship runs/train/tiny_sensor/best gssplat_ros/assets/weights/tiny_sensor \\
         --close-offset-gates --semantic-reference-width 160 --note "..."
 
 `--semantic-reference-width W` records the image width at which the model's semantic branch is most
@@ -42,7 +42,7 @@ def ship(source: str, dest: str, close_gates: bool = False, note: str = "", sema
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gssplat_ros.model.ship", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m maint.ship", description=__doc__.splitlines()[0])
     parser.add_argument("source", help="trained checkpoint stem")
     parser.add_argument("dest", help="output stem")
     parser.add_argument("--close-offset-gates", action="store_true")

@@ -1,7 +1,7 @@
 """Average the weights of several checkpoints of one network (a "model soup").
 
 Usage:
-    python -m gssplat_ros.model.average runs/stage12/tiny_sensor runs/train/tiny_sensor_lovasz/last \\
+    python -m maint.average runs/stage12/tiny_sensor runs/train/tiny_sensor_lovasz/last \\
         runs/soup/tiny_sensor [--weights 0.5 0.5] [--note "..."]
 
 Meant for fine-tunes of one parent (for example stage 14 continuing stage 12), which sit in one basin of
@@ -65,7 +65,7 @@ def average(sources: Sequence[str], dest: str, weights: Optional[Sequence[float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gssplat_ros.model.average", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m maint.average", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="two or more checkpoint stems, then the output stem")
     parser.add_argument("--weights", type=float, nargs="+", default=None, help="one per checkpoint (default: equal)")
     parser.add_argument("--note", default="")

@@ -1,7 +1,7 @@
 """Join a sensor-depth model's network to an estimated-depth model's depth path, as one estimated-depth model.
 
 Usage:
-    python -m gssplat_ros.model.compose gssplat_ros/assets/weights/tiny_sensor \\
+    python -m maint.compose gssplat_ros/assets/weights/tiny_sensor \\
         runs/prev_ship/tiny_estimated gssplat_ros/assets/weights/tiny_estimated --note "..."
 
 The result is an ordinary estimated-depth checkpoint (no depth input) with `depth_encoder: true`: the
@@ -62,7 +62,7 @@ def compose(sensor: str, estimated: str, dest: str, note: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gssplat_ros.model.compose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m maint.compose", description=__doc__.splitlines()[0])
     parser.add_argument("sensor", help="sensor-depth checkpoint stem (the network)")
     parser.add_argument("estimated", help="estimated-depth checkpoint stem (the depth path)")
     parser.add_argument("dest", help="output stem")

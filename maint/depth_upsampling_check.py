@@ -5,7 +5,7 @@ bilinearly. This prints the context AbsRel of: the half-size depth against the h
 truth, and of several upsamplers (bilinear, nearest, colour-guided joint bilateral) against the full-size
 ground truth. README, "Where the estimated depth's error is".
 
-    python tools/depth_upsampling_check.py runs/data/val3 2     # data root, queries per room
+    python maint/depth_upsampling_check.py runs/data/val3 2     # data root, queries per room
 """
 
 from __future__ import annotations
@@ -84,5 +84,5 @@ def main(root: str, queries_per_room: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python tools/depth_upsampling_check.py DATA_ROOT QUERIES_PER_ROOM")
+        sys.exit("usage: python maint/depth_upsampling_check.py DATA_ROOT QUERIES_PER_ROOM")
     main(sys.argv[1], int(sys.argv[2]))
