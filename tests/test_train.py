@@ -64,7 +64,9 @@ def test_stage_names_are_checked_and_overrides_repeat(tmp_path):
 
 
 def test_shipped_configs_load():
-    for f in sorted(Path(__file__).resolve().parents[1].rglob("config/train/*.yaml")):
+    recipes = sorted((Path(__file__).resolve().parents[1] / "config" / "train").rglob("*.yaml"))
+    assert len(recipes) > 2
+    for f in recipes:
         load_typed_config(f, TrainConfig)
 
 
