@@ -4,7 +4,7 @@ Usage:
     python -m maint.average runs/stage12/tiny_sensor runs/train/tiny_sensor_lovasz/last \\
         runs/soup/tiny_sensor [--weights 0.5 0.5] [--note "..."]
 
-Meant for fine-tunes of one parent (for example stage 14 continuing stage 12), which sit in one basin of
+Meant for fine-tunes of one parent (for example tiny_sensor recipe step 8 continuing step 7), which sit in one basin of
 the loss, so that the mean of their weights is itself a working network (Wortsman et al. 2022, "Model
 soups"). The checkpoints must share the whole model config; floating-point tensors are averaged with the
 given weights (default: equal), any integer buffer is taken from the first checkpoint. The result's

@@ -5,7 +5,7 @@ bilinearly. This prints the context AbsRel of: the half-size depth against the h
 truth, and of several upsamplers (bilinear, nearest, colour-guided joint bilateral) against the full-size
 ground truth. README, "Where the estimated depth's error is".
 
-    python maint/depth_upsampling_check.py runs/data/val3 2     # data root, queries per room
+    python maint/depth_upsampling_check.py runs/data/val 2     # data root, queries per room
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def joint_bilateral_upsample(low: torch.Tensor, image: torch.Tensor, image_low: 
 def main(root: str, queries_per_room: int) -> None:
     torch.set_num_threads(1)
     net, _ = load_model(default_checkpoint("estimated"))
-    net.cfg = net.cfg.replace(depth_refine_planes=0)  # the cascade alone (the photometric refinement is stop 22's)
+    net.cfg = net.cfg.replace(depth_refine_planes=0)  # the cascade alone, without the photometric refinement
     windows = WindowDataset(root, "scannet", split="all", views=4, targets=1, size=(WIDTH, HEIGHT),
                             max_targets=queries_per_room)
     errors: dict[str, list[float]] = {}

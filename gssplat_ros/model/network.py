@@ -283,10 +283,8 @@ class GSsplatNet(nn.Module):
         With `depth_reference_width` and an input at least twice that wide, the cascade runs on the
         images area-averaged by f (cfg.depth_downscale; K scaled alike, the encoder backbone run again
         on them) and its finest level is upsampled bilinearly to H x W. Reason: a cost volume trained at
-        160x120 sees disparities in pixels of that size; run at 320x240 on val3 (32 rooms, the 4
-        nearest frames) its context AbsRel is 0.142, run at 160x120 and upsampled 0.126; the shipped
-        estimated model's val3 eval: PSNR 25.72 -> 26.14 dB, context AbsRel 0.139 -> 0.135, rendered
-        depth AbsRel 0.155 -> 0.118, mIoU 0.428 -> 0.427. The levels
+        160x120 sees disparities in pixels of that size, so on larger windows it is more accurate (and
+        cheaper) at its training size, upsampled, than at the full size. The levels
         are then those of the smaller image. `backbone` reuses the full-size (full, color, quarter)
         features when f = 1 (not with cfg.depth_encoder, whose cascade has its own backbone). With
         cfg.depth_refine_planes the finest level is photometrically refined (model/depth_refine.py) before
@@ -332,8 +330,8 @@ class GSsplatNet(nn.Module):
             # a composed model's semantic branch was trained on sensor depth pooled to H/4
             return finest[:, 0], masked_avg_pool(finest, 4) if own else levels[0]
         depth_full = F.interpolate(finest, size=(height, width), mode="bilinear", align_corners=False)  # [V,1,H,W]
-        # the semantic branch's H/4 depth: the finest level pooled (val3 mIoU 0.427; the coarse level
-        # upsampled instead: 0.418)
+        # the semantic branch's H/4 depth: the finest level pooled, which labelled validation rooms better
+        # than the coarse level upsampled
         depth_quarter = masked_avg_pool(depth_full, 4) if own else F.avg_pool2d(depth_full, 4)  # [V, 1, H/4, W/4]
         return depth_full[:, 0], depth_quarter
 

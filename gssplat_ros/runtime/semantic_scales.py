@@ -13,12 +13,11 @@ pixels (sensor mode) and the intrinsics scaled by s; its per-pixel class logits 
 bilinearly to full size and the semantic Gaussians get the mean of the logits of every listed scale.
 
 Why: the semantic branch sees a fixed neighbourhood at H/4, so at 320x240 it sees half as much of
-each object as at 160x120, one of its training sizes. On the validation rooms (val3, 32 rooms, 64
-images, V=4, 320x240) the shipped sensor model scores mIoU 0.698 with (1.0,), 0.724 with (1.0, 0.5)
-(paired difference +0.027, 95% interval +0.014 to +0.041), 0.718 with (0.5,) alone and 0.722 with
-(1.0, 0.5, 0.25); mirrored windows as a second pass did not help (0.698). At 160x120, the training
-size itself, a pass at 80x60 hurts (0.706 -> 0.689). Each extra scale s costs one more encoder pass
-at s^2 of the pixels.
+each object as at 160x120, one of its training sizes. On validation rooms at 320x240 the pair
+(1.0, 0.5) labels significantly better than the full size alone, while (0.5,) alone, a third scale or a
+mirrored window as the second pass do no better; at the training size itself a smaller pass hurts,
+hence the reference width below. Each extra scale s costs one more encoder pass at s^2 of the pixels
+(docs/results.md has the figures).
 
 `auto` (the default of `gssplat eval` and the node) therefore fuses the full size with one pass at
 the checkpoint's `semantic_reference_width` (its `extra` metadata; the shipped models: 160, the
