@@ -55,8 +55,8 @@ class PipelineConfig:
     fuse_map: bool = False
     map_voxel_m: float = 0.05
     map_max_gaussians: int = 500_000
-    # world z of the floor: the semantic model's height cues assume the floor at z = 0 (README,
-    # "World-geometry cues"); the encoder sees the world moved by -floor_z_m, outputs are moved back
+    # world z of the floor: the semantic model's height cues assume the floor at z = 0 (docs/results.md,
+    # "Floor height"); the encoder sees the world moved by -floor_z_m, outputs are moved back
     floor_z_m: float = 0.0
     # class logits averaged over these image scales: "auto" (the checkpoint's reference width decides;
     # the shipped models at the default 160x120: one scale) or numbers such as "1.0 0.5"

@@ -113,7 +113,7 @@ def init_from_checkpoint(net, path) -> int:
         # the composed model's cascade was trained on its own backbone, not on the shared encoder it would land on
         raise ValueError(f"init_from: {path} is a composed model (its cascade reads depth_encoder.*); this network "
                          "has no depth_encoder: set model_overrides depth_encoder: true, or init from an "
-                         "uncomposed estimated checkpoint (README, 'The sensor network on the estimated depth')")
+                         "uncomposed estimated checkpoint (docs/training.md, 'tiny_estimated')")
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     for k, v in source.items():  # a layer that gained input channels (e.g. photometric_cost): old ones, new at 0
         if k in own and k not in matched and _grew_inputs(v.shape, own[k].shape):

@@ -3,7 +3,7 @@
 For a 320x240 window the cost volume runs at 160x120 (depth_reference_width) and its depth is upsampled
 bilinearly. This prints the context AbsRel of: the half-size depth against the half-size (nearest) ground
 truth, and of several upsamplers (bilinear, nearest, colour-guided joint bilateral) against the full-size
-ground truth. README, "Where the estimated depth's error is".
+ground truth (docs/training.md, "Maintenance tools").
 
     python maint/depth_upsampling_check.py runs/data/val 2     # data root, queries per room
 """

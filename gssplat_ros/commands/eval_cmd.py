@@ -20,7 +20,7 @@ def add_query_arguments(parser: argparse.ArgumentParser, splits: tuple[str, ...]
     parser.add_argument("--max-targets", type=int, default=10, help="targets per scene (frames 2::20)")
     parser.add_argument("--semantic-scales", default="auto", metavar="auto|'S S ...'",
                         help="average the class logits over these image scales, e.g. '1 0.5'; auto: the "
-                             "checkpoint's reference width decides (README, 'Multi-scale semantics')")
+                             "checkpoint's reference width decides (docs/training.md, 'Ship')")
 
 
 def parse_size(text: str) -> tuple[int, int]:

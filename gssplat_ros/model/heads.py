@@ -62,7 +62,7 @@ class GaussianHead(nn.Module):
 def close_offset_gates(net: nn.Module) -> int:
     """Close every offset gate of a trained network in place (centres = unprojected depth); returns the
     number of heads changed. Used by the offsets-off ablation and when shipping weights whose learned
-    offsets do not transfer to another image size (README, "Shipped weights")."""
+    offsets do not transfer to another image size (docs/training.md, "Ship")."""
     heads = [m for m in net.modules() if isinstance(m, GaussianHead)]
     with torch.no_grad():
         for head in heads:
