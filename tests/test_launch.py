@@ -34,18 +34,6 @@ def test_launch_loads_where_launch_is_installed():
     assert len(mod.generate_launch_description().entities) >= 9
 
 
-def test_yaml_defaults_equal_node_config():
-    pytest.importorskip("rclpy")
-    from gssplat_ros.ros.params import NodeConfig
-
-    params = yaml.safe_load((ROOT / "config" / "gssplat.yaml").read_text())["/**"]["ros__parameters"]
-    defaults = NodeConfig()
-    for name, value in params.items():
-        assert getattr(defaults, name) == value, name
-        if isinstance(getattr(defaults, name), float):
-            assert isinstance(value, float), f"{name}: write doubles with a decimal point"
-
-
 def test_setup_installs_launch_and_config():
     text = (ROOT / "setup.py").read_text()
     assert "share/{PACKAGE}/launch" in text and "share/{PACKAGE}/config" in text
