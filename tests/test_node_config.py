@@ -11,7 +11,12 @@ import pytest
 
 from gssplat_ros.config import ConfigError, setting_specs
 from gssplat_ros.node_config import (
-    ROS_NAMES, NodeConfig, node_config_from_parameters, node_parameters, parameters_markdown, parameters_yaml,
+    ROS_NAMES,
+    NodeConfig,
+    node_config_from_parameters,
+    node_parameters,
+    parameters_markdown,
+    parameters_yaml,
 )
 from gssplat_ros.pipeline import PipelineConfig
 
