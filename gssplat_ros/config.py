@@ -3,6 +3,10 @@
 Usage:
     cfg = load_typed_config("config/train/tiny_sensor/2_full_losses.yaml", TrainConfig, overrides=["optim.lr=1e-3"])
 Unknown keys, wrong types and bad override syntax raise ConfigError naming the key.
+
+Settings that users set (the node's parameters, PipelineConfig) are declared with `setting(...)`: the field
+carries its description, allowed values and range, so ROS parameter declarations, config/gssplat.yaml and
+docs/parameters.md are all generated from the dataclass (one source for each fact).
 """
 
 from __future__ import annotations
@@ -21,6 +25,70 @@ from gssplat_ros.errors import GssplatError
 
 class ConfigError(GssplatError):
     """A config file or override that does not fit its dataclass."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """What a `setting(...)` field declares: the one description of a user-facing setting."""
+
+    name: str
+    type: type
+    default: Any
+    doc: str
+    choices: tuple = ()  # allowed values, empty = any
+    limits: Optional[tuple] = None  # (min, max) for numbers, inclusive
+    dynamic: bool = False  # may change while running (the node applies it on set); others are read-only
+
+
+def setting(default=dataclasses.MISSING, doc: str = "", *, choices=(), limits=None, dynamic=False,
+            default_factory=dataclasses.MISSING):
+    """A dataclass field with its description, allowed values, range and run-time mutability."""
+    meta = {"doc": doc, "choices": tuple(choices), "limits": limits, "dynamic": dynamic}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def setting_specs(cls) -> list[SettingSpec]:
+    """The `setting(...)` fields of dataclass `cls`, in declaration order (nested dataclasses excluded)."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        if "doc" not in f.metadata:
+            continue
+        specs.append(SettingSpec(f.name, hints[f.name], getattr(instance, f.name), f.metadata["doc"],
+                                 f.metadata["choices"], f.metadata["limits"], f.metadata["dynamic"]))
+    return specs
+
+
+def check_settings(cfg) -> None:
+    """Raise ConfigError naming the first `setting(...)` field whose value is not allowed or out of range."""
+    for spec in setting_specs(type(cfg)):
+        value = getattr(cfg, spec.name)
+        if spec.choices and value not in spec.choices:
+            raise ConfigError(f"'{spec.name}' must be one of {list(spec.choices)}, got {value!r}")
+        if spec.limits is not None:
+            lo, hi = spec.limits
+            if not lo <= value <= hi:
+                raise ConfigError(f"'{spec.name}' = {value} is out of range [{lo}, {hi}]")
+
+
+def check_partial(cls, values: dict, what: str) -> dict:
+    """Check that `values` names fields of dataclass `cls` with values of their types (overrides)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key '{what}' must be a mapping of {cls.__name__} fields")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s) in '{what}': {unknown}; known: {sorted(hints)}")
+    checked = {}
+    for name, value in values.items():
+        tp = hints[name]
+        if typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)  # YAML has no tuples
+        checked[name] = _check_type(value, tp, f"{what}.{name}")
+    return checked
 
 
 @dataclass

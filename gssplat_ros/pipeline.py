@@ -11,6 +11,7 @@ The node calls exactly these methods; `predict` and `render` are the heavy ones 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,11 +21,13 @@ import numpy as np
 import torch
 
 from gssplat_ros.cameras import Cameras
+from gssplat_ros.config import ConfigError, check_settings, setting
 from gssplat_ros.gaussian_map import GaussianMap
 from gssplat_ros.gaussians import Gaussians
 from gssplat_ros.prediction import EncoderInputs, Prediction
 from gssplat_ros.render import RenderSettings, render
 from gssplat_ros.runtime import make_runtime
+from gssplat_ros.runtime.semantic_scales import AUTO, check_scaled_size, parse_scales
 from gssplat_ros.window import Frame, FrameError, KeyframeWindow, Window
 
 log = logging.getLogger(__name__)
@@ -36,31 +39,62 @@ __all__ = ["Frame", "FrameError", "Pipeline", "PipelineConfig", "RenderResult", 
 
 @dataclass
 class PipelineConfig:
-    checkpoint: str = ""  # "" = the shipped weights for the depth mode
-    device: str = "auto"  # cpu | cuda | auto
-    depth_mode: str = "auto"  # sensor | estimated | auto (sensor when frames carry depth)
-    runtime: str = "torch"  # torch | onnxruntime | tensorrt | auto
-    precision: str = "auto"  # of the exported encoder: auto (runtime default) | fp32 | fp16 | int8 (onnxruntime CPU)
-    render_backend: str = "auto"  # auto | cpu | gsplat
-    window_size: int = 4  # V keyframes
-    model_width: int = 160  # images are resized to the model size (intrinsics scaled)
-    model_height: int = 120
-    keyframe_translation_m: float = 0.05
-    keyframe_rotation_deg: float = 5.0
-    max_input_pixels: int = 4096 * 2160  # larger images are dropped (a 4K frame still passes)
-    min_opacity: float = 0.02  # Gaussians below this are dropped from clouds and the map
-    label_min_alpha: float = 0.5  # rendered pixels below this alpha are UNLABELED
-    near_m: float = 0.05
-    far_m: float = 100.0
-    fuse_map: bool = False
-    map_voxel_m: float = 0.05
-    map_max_gaussians: int = 500_000
-    # world z of the floor: the semantic model's height cues assume the floor at z = 0 (docs/results.md,
-    # "Floor height"); the encoder sees the world moved by -floor_z_m, outputs are moved back
-    floor_z_m: float = 0.0
-    # class logits averaged over these image scales: "auto" (the checkpoint's reference width decides;
-    # the shipped models at the default 160x120: one scale) or numbers such as "1.0 0.5"
-    semantic_scales: str = "auto"
+    """Every setting of the ROS-free pipeline; the node exposes each one as a parameter of the same name."""
+
+    checkpoint: str = setting("", "model checkpoint (X.safetensors + X.json); empty = the shipped weights for the "
+                                  "depth mode")
+    device: str = setting("auto", "where the encoder runs", choices=("cpu", "cuda", "auto"))
+    depth_mode: str = setting("auto", "sensor, estimated or auto (sensor when every keyframe carries depth)",
+                              choices=("sensor", "estimated", "auto"))
+    runtime: str = setting("torch", "encoder runtime", choices=("torch", "onnxruntime", "tensorrt", "auto"))
+    precision: str = setting("auto", "exported encoder precision: auto (the runtime's default: fp32, TensorRT "
+                                     "fp16), fp32, fp16 (onnxruntime, TensorRT) or int8 (onnxruntime on the CPU, "
+                                     "quantised at first use); torch runs fp32",
+                             choices=("auto", "fp32", "fp16", "int8"))
+    render_backend: str = setting("auto", "renderer: cpu (numba), gsplat (CUDA) or auto",
+                                  choices=("auto", "cpu", "gsplat"))
+    window_size: int = setting(4, "V, the number of keyframes in the window", limits=(2, 32))
+    # images are resized to the model size (intrinsics scaled)
+    model_width: int = setting(160, "model input width, pixels (divisible by 4)", limits=(16, 4096))
+    model_height: int = setting(120, "model input height, pixels (divisible by 4)", limits=(16, 4096))
+    keyframe_translation_m: float = setting(0.05, "new keyframe after this much translation, metres",
+                                            limits=(0.0, 100.0))
+    keyframe_rotation_deg: float = setting(5.0, "new keyframe after this much rotation, degrees",
+                                           limits=(0.0, 180.0))
+    max_input_pixels: int = setting(4096 * 2160, "larger input images are dropped (a 4K frame still passes)",
+                                    limits=(1024, 100_000_000))
+    min_opacity: float = setting(0.05, "Gaussians below this opacity are left out of clouds and the fused map",
+                                 limits=(0.0, 1.0))
+    label_min_alpha: float = setting(0.5, "rendered pixels below this alpha are unlabelled (255)",
+                                     limits=(0.0, 1.0))
+    near_m: float = setting(0.05, "renderer near plane, metres", limits=(0.0, 1000.0))
+    far_m: float = setting(100.0, "renderer far plane, metres", limits=(0.001, 100000.0))
+    fuse_map: bool = setting(False, "merge windows into a bounded global map")
+    map_voxel_m: float = setting(0.05, "fused-map de-duplication voxel, metres", limits=(0.001, 10.0))
+    map_max_gaussians: int = setting(500_000, "fused-map size cap (oldest evicted first)",
+                                     limits=(1000, 100_000_000))
+    # the semantic height cues assume the floor at z = 0 (docs/results.md, "Floor height"); the encoder sees
+    # the world moved by -floor_z_m, outputs are moved back
+    floor_z_m: float = setting(0.0, "world z of the floor, metres: the shipped semantic models assume a z-up "
+                                    "world with the floor at 0", limits=(-10000.0, 10000.0))
+    semantic_scales: str = setting("auto", "average the class logits over encoder passes at these image scales "
+                                           "('1.0 0.5'); auto: the checkpoint's semantic_reference_width decides "
+                                           "(one scale at 160x120)")
+
+    def validate(self) -> PipelineConfig:
+        """Raise ConfigError naming the first setting that is not allowed; returns self."""
+        check_settings(self)
+        if self.model_width % 4 or self.model_height % 4:
+            raise ConfigError(f"model size must be divisible by 4, got {self.model_width}x{self.model_height}")
+        if self.near_m >= self.far_m:
+            raise ConfigError(f"near_m ({self.near_m}) must be below far_m ({self.far_m})")
+        try:
+            scales = parse_scales(self.semantic_scales)
+            if scales != AUTO:
+                check_scaled_size(scales, self.model_width, self.model_height)
+        except ValueError as exc:
+            raise ConfigError(f"'semantic_scales': {exc}") from None
+        return self
 
 
 @dataclass
@@ -77,9 +111,7 @@ class Pipeline:
     """Owns the keyframe window, the encoder runtimes and the renderer settings."""
 
     def __init__(self, cfg: Optional[PipelineConfig] = None):
-        self.cfg = cfg = cfg or PipelineConfig()
-        if cfg.depth_mode not in ("sensor", "estimated", "auto"):
-            raise ValueError(f"depth_mode must be sensor, estimated or auto, got {cfg.depth_mode!r}")
+        self.cfg = cfg = (cfg or PipelineConfig()).validate()
         self.window = KeyframeWindow(
             size=cfg.window_size,
             width=cfg.model_width,
@@ -132,6 +164,18 @@ class Pipeline:
     @property
     def device(self) -> torch.device:
         return next(iter(self._runtimes.values())).info.device
+
+    # Settings the pipeline reads at every use, so a running pipeline can take new values.
+    LIVE_SETTINGS = ("keyframe_translation_m", "keyframe_rotation_deg", "min_opacity", "label_min_alpha")
+
+    def apply_settings(self, **changes) -> None:
+        """Change live settings (LIVE_SETTINGS) of a running pipeline; others raise ConfigError."""
+        fixed = sorted(set(changes) - set(self.LIVE_SETTINGS))
+        if fixed:
+            raise ConfigError(f"setting(s) {fixed} cannot change while the pipeline runs")
+        self.cfg = dataclasses.replace(self.cfg, **changes).validate()
+        self.window.min_translation_m = self.cfg.keyframe_translation_m
+        self.window.min_rotation_deg = self.cfg.keyframe_rotation_deg
 
     # ----------------------------------------------------------------- window
     def add_frame(self, frame: Frame) -> bool:

@@ -31,7 +31,7 @@ import yaml
 from torch import Tensor
 
 from gssplat_ros.cameras import Cameras, rigid_inverse
-from gssplat_ros.config import ConfigError, TrainConfig, to_dict
+from gssplat_ros.config import ConfigError, TrainConfig, check_partial, load_typed_config, to_dict
 from gssplat_ros.data.labels import CLASS_NAMES
 from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.checkpoint import load_weights, save_checkpoint
@@ -344,11 +344,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
-    model_cfg = ModelConfig.preset(cfg.model_preset, **cfg.model_overrides)
+    model_cfg = ModelConfig.preset(cfg.model_preset, **check_partial(ModelConfig, cfg.model_overrides, "model_overrides"))
     if not model_cfg.class_names and cfg.data.format == "scannet" and model_cfg.num_classes == len(CLASS_NAMES):
         # ScanNet-layout data (real or generated) uses the ScanNet-20 ids: record their names in the checkpoint
         model_cfg = dataclasses.replace(model_cfg, class_names=CLASS_NAMES)
-    loss_cfg = LossConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.loss_overrides.items()})
+    loss_cfg = LossConfig(**check_partial(LossConfig, cfg.loss_overrides, "loss_overrides"))
     settings = RenderSettings(backend=cfg.render_backend)
     net = GSsplatNet(model_cfg)
     if cfg.init_from:
@@ -511,7 +511,7 @@ def _save_last(out: Path, net, model_cfg, optimizer, step: int, best: float, ela
 
 
 def main_cli(config: Optional[str], overrides: list[str], resume: bool) -> dict:
-    from gssplat_ros.config import load_typed_config
-
     cfg = load_typed_config(config, TrainConfig, overrides)
+    check_partial(ModelConfig, cfg.model_overrides, "model_overrides")  # fail before any data is read
+    check_partial(LossConfig, cfg.loss_overrides, "loss_overrides")
     return train(cfg, resume=resume, progress_bar=os.isatty(2))

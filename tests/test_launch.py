@@ -4,7 +4,6 @@ import ast
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "gssplat.launch.py"
@@ -32,18 +31,6 @@ def test_launch_loads_where_launch_is_installed():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert len(mod.generate_launch_description().entities) >= 9
-
-
-def test_yaml_defaults_equal_node_config():
-    pytest.importorskip("rclpy")
-    from gssplat_ros.ros.params import NodeConfig
-
-    params = yaml.safe_load((ROOT / "config" / "gssplat.yaml").read_text())["/**"]["ros__parameters"]
-    defaults = NodeConfig()
-    for name, value in params.items():
-        assert getattr(defaults, name) == value, name
-        if isinstance(getattr(defaults, name), float):
-            assert isinstance(value, float), f"{name}: write doubles with a decimal point"
 
 
 def test_setup_installs_launch_and_config():

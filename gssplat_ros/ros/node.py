@@ -25,6 +25,7 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -35,7 +36,13 @@ from std_msgs.msg import Header, String
 from gssplat_ros.cameras import scale_K
 from gssplat_ros.pipeline import Pipeline, RenderResult
 from gssplat_ros.ros import conversions as conv
-from gssplat_ros.ros.params import NodeConfig, ParameterError, declare_and_read
+from gssplat_ros.ros.params import (
+    NodeConfig,
+    ParameterError,
+    apply_parameter_changes,
+    changed_settings,
+    declare_and_read,
+)
 from gssplat_ros.ros.sync import make_synchronizer
 from gssplat_ros.window import Frame, FrameError
 
@@ -70,7 +77,7 @@ class GssplatNode(Node):
         super().__init__("gssplat", **kwargs)
         self.cfg: NodeConfig = declare_and_read(self)
         cfg = self.cfg
-        self.pipeline = Pipeline(cfg.pipeline_config())
+        self.pipeline = Pipeline(cfg.pipeline)
         self.palette = np.asarray(cfg.palette, dtype=np.uint8).reshape(-1, 3)
         self.dropped: Counter = Counter()
         self.counts: Counter = Counter()
@@ -116,17 +123,29 @@ class GssplatNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", out_qos)
         timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, callback_group=timers)
-        if cfg.fuse_map:
+        if cfg.pipeline.fuse_map:
             self.create_timer(cfg.map_publish_period_s, self._publish_map, callback_group=timers)
 
         self._worker = threading.Thread(target=self._work_loop, name="gssplat-inference", daemon=True)
         self._worker.start()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        pc = cfg.pipeline
         self.get_logger().info(
-            f"ready: V={cfg.window_size} model {cfg.model_width}x{cfg.model_height}, depth {cfg.depth_mode}, "
-            f"runtime {cfg.runtime}{'' if cfg.precision == 'auto' else ' ' + cfg.precision} on {self.pipeline.device}, "
+            f"ready: V={pc.window_size} model {pc.model_width}x{pc.model_height}, depth {pc.depth_mode}, "
+            f"runtime {pc.runtime}{'' if pc.precision == 'auto' else ' ' + pc.precision} on {self.pipeline.device}, "
             f"pose from '{pose_topic}', depth "
             f"{'on' if cfg.use_depth else 'off'}, QoS {cfg.qos_profile}"
         )
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Apply dynamic parameters at once; refuse read-only ones and invalid values with the reason."""
+        try:
+            cfg = apply_parameter_changes(self.cfg, {p.name: p.value for p in params})
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.pipeline.apply_settings(**changed_settings(self.cfg, cfg))
+        self.cfg = cfg
+        return SetParametersResult(successful=True)
 
     # ----------------------------------------------------------------- input callbacks (never block)
     def _drop(self, reason: str, message: str) -> None:
@@ -213,7 +232,8 @@ class GssplatNode(Node):
     # ----------------------------------------------------------------- worker thread
     @property
     def render_size(self) -> tuple[int, int]:
-        return (self.cfg.render_width or self.cfg.model_width, self.cfg.render_height or self.cfg.model_height)
+        pc = self.cfg.pipeline
+        return (self.cfg.render_width or pc.model_width, self.cfg.render_height or pc.model_height)
 
     def _work_loop(self) -> None:
         try:  # on this thread, so start-up and the input callbacks are not held up by it
@@ -321,7 +341,7 @@ class GssplatNode(Node):
         self._stop.set()
         self._wake.set()
         self._worker.join(timeout=10)
-        if self.cfg.fuse_map and self.cfg.map_save_path:
+        if self.cfg.pipeline.fuse_map and self.cfg.map_save_path:
             self.save_map(self.cfg.map_save_path)
 
 
