@@ -113,7 +113,8 @@ def test_python_api_pipeline_methods_match_their_signatures():
     for name, params in documented:
         real = inspect.signature(getattr(Pipeline, name))
         assert [p.strip() for p in params.split(",")] == [
-            p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+            {inspect.Parameter.VAR_KEYWORD: "**", inspect.Parameter.VAR_POSITIONAL: "*"}.get(p.kind, "")
+            + (p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}")
             for p in real.parameters.values()], name
     public = {n for n, v in vars(Pipeline).items() if callable(v) and not n.startswith("_")} | {"__init__"}
     assert public == {name for name, _ in documented}, "the page and the class list different methods"
