@@ -97,8 +97,8 @@ def test_a_given_host_pair_runs_and_half_a_pair_is_a_clear_error(tmp_path, cache
     or a first without its second, fails naming the file; a cached pair missing its half is re-exported."""
     import shutil
 
-    from gssplat_ros.export.onnx_export import gaussians_graph_path
     from gssplat_ros.export.onnx_cache import onnx_for_checkpoint
+    from gssplat_ros.export.onnx_export import gaussians_graph_path
     from gssplat_ros.runtime_factory import make_onnxruntime
     from tests.test_export import exported
 

@@ -106,8 +106,8 @@ def test_engine_cache_ignores_a_sidecar_that_does_not_match(tmp_path):
 
 def test_onnx_cache_reuses_and_follows_the_weights(tmp_path, monkeypatch):
     from gssplat_ros.export import onnx_export
-    from gssplat_ros.model import GSsplatNet, ModelConfig, save_checkpoint
     from gssplat_ros.export.onnx_cache import onnx_for_checkpoint
+    from gssplat_ros.model import GSsplatNet, ModelConfig, save_checkpoint
 
     cfg = ModelConfig.preset("tiny")
     stem = save_checkpoint(tmp_path / "ck" / "m", GSsplatNet(cfg), cfg)
@@ -320,8 +320,7 @@ def test_build_engine_refuses_the_onnxruntime_cpu_pair(tmp_path, monkeypatch, ca
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_tensorrt_runtime_matches_torch(tmp_path, precision):
     from gssplat_ros.export.parity import max_abs_errors, parity_inputs
-    from gssplat_ros.runtime_factory import make_tensorrt
-    from gssplat_ros.runtime_factory import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime, make_tensorrt
     from tests.test_export import tiny_checkpoint
 
     stem = tiny_checkpoint("sensor")
