@@ -48,13 +48,13 @@ def test_auto_runtime_on_cpu_is_torch():
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed")
 def test_auto_falls_through_a_failing_runtime(monkeypatch, tmp_path, caplog):
-    import gssplat_ros.runtime as runtime_mod
+    import gssplat_ros.runtime_factory as runtime_mod
     from tests.test_export import tiny_checkpoint
 
     monkeypatch.setenv("GSSPLAT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(runtime_mod, "_pick_auto", lambda device: "tensorrt")  # as on a CUDA machine
     stem = str(tiny_checkpoint("sensor"))
-    with caplog.at_level(logging.WARNING, logger="gssplat_ros.runtime"):
+    with caplog.at_level(logging.WARNING, logger="gssplat_ros.runtime_factory"):
         assert runtime_mod.make_runtime("auto", stem, "sensor", "cpu").info.name == "torch"
     assert any("tensorrt failed" in r.getMessage() for r in caplog.records)
     monkeypatch.setattr(runtime_mod, "_auto_chain", lambda first: ["tensorrt", "onnxruntime"])
