@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo bench lint clean
+.PHONY: venv test test-fast test-long demo bench lint clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,17 @@ $(STAMP): requirements.txt setup.py
 	$(PY) -c "import torch, numba, rclpy, gssplat_ros" 
 	touch $(STAMP)
 
+# Markers (slow, ros, gpu, long) are declared in tests/conftest.py. `test` is CI's full suite (ruff first);
+# `test-fast` is the edit loop (no export, quantisation or long ROS runs); `test-long` the minutes-long runs.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider -m "not long" tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not long" tests
+
+test-long: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m long tests
 
 demo: $(STAMP)
 	$(PY) -m gssplat_ros.demo --out demo_out

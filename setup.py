@@ -11,7 +11,8 @@ setup(
     version="0.1.0",
     # Namespace discovery so the data-only folders (assets/, assets/weights/) are packages too:
     # plain find_packages leaves them out and setuptools warns that their files would be dropped.
-    packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*", "export", "export.*"],
+    # Only gssplat_ros is installed: the top-level export/ folder holds scripts, its code is gssplat_ros.export.
+    packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*"],
                                      exclude=["*.__pycache__", "*.__pycache__.*"]),
     package_data={f"{PACKAGE}.assets": ["*.tsv"], f"{PACKAGE}.assets.weights": ["*.json", "*.safetensors"]},
     include_package_data=True,

@@ -105,7 +105,7 @@ def abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def open_runtime(cfg: EvalConfig):
     """The encoder runtime `cfg` asks for, with its ablations applied (ValueError for the wrong depth mode)."""
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
 
     runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height,
                            semantic_scales=cfg.semantic_scales, precision=cfg.precision)

@@ -26,8 +26,8 @@ from gssplat_ros.gaussian_map import GaussianMap
 from gssplat_ros.gaussians import Gaussians
 from gssplat_ros.prediction import EncoderInputs, Prediction
 from gssplat_ros.render import RenderSettings, render
-from gssplat_ros.runtime import make_runtime
 from gssplat_ros.runtime.semantic_scales import AUTO, check_scaled_size, parse_scales
+from gssplat_ros.runtime_factory import make_runtime
 from gssplat_ros.window import Frame, FrameError, KeyframeWindow, Window
 
 log = logging.getLogger(__name__)

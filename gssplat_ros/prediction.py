@@ -39,6 +39,17 @@ OUTPUT_NAMES = (
     "depth",  # [V, H, W] metres: the depth the centres were unprojected from (sensor or estimated)
 )
 
+# ONNX needs unique value names, so the graph's `depth` output is called this; runtimes map outputs by position.
+GRAPH_DEPTH_OUTPUT = "depth_out"
+
+# Names inside the split graphs that gssplat_ros.export builds and the onnxruntime CPU runtime runs
+# (gssplat_ros/export/graphs.py describes the graphs):
+POOLING_INPUT_OUTPUTS = ("depth_full", "color_feat", "sem_feat", "voxel_slot", "voxel_columns")
+DEPTH_GRAPH_OUTPUTS = ("cascade_depth", "depth_images", "depth_K", "depth_nbrs")
+REFINED_DEPTH_INPUT = "refined_depth"
+GAUSSIANS_GRAPH_INPUTS = ("images", "K", "world_from_cam", "depth_full", "color_feat", "color_pooled",
+                          "sem_feat", "sem_pooled")  # fmt: skip
+
 
 @dataclass
 class EncoderInputs:

@@ -35,8 +35,10 @@ from gssplat_ros.config import ConfigError, TrainConfig, check_partial, load_typ
 from gssplat_ros.data.labels import CLASS_NAMES
 from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.checkpoint import load_weights, save_checkpoint
+from gssplat_ros.model.config import reference_downscale
 from gssplat_ros.model.losses import LossConfig, compute_losses, render_targets
-from gssplat_ros.prediction import Prediction
+from gssplat_ros.model.semantic_scales import downscale_inputs, fuse_semantic_logits
+from gssplat_ros.prediction import EncoderInputs, Prediction
 from gssplat_ros.render import RenderSettings
 
 log = logging.getLogger(__name__)
@@ -160,10 +162,6 @@ def fused_semantic_logits(semantic_fn, batch: dict, depth: Optional[Tensor], ful
     ([V, H, W, C], the full-size pass) averaged with a pass at 1/f of the size, f =
     reference_downscale(W, H, reference_width); unchanged when f = 1. `semantic_fn` is
     GSsplatNet.semantic_logits or a SemanticOnly module; gradients flow through both passes."""
-    from gssplat_ros.model.config import reference_downscale
-    from gssplat_ros.prediction import EncoderInputs
-    from gssplat_ros.runtime.semantic_scales import downscale_inputs, fuse_semantic_logits
-
     images = batch["context_images"]  # [V, 3, H, W]
     height, width = images.shape[-2:]
     factor = reference_downscale(width, height, reference_width)

@@ -53,9 +53,9 @@ def test_depth_reference_width_exports_and_matches_onnxruntime(tmp_path):
     pytest.importorskip("numba")
     import onnx
 
-    from export.onnx_export import export_onnx
-    from export.parity import parity_inputs, run_parity
-    from export.trt_ops import check_model
+    from gssplat_ros.export.onnx_export import export_onnx
+    from gssplat_ros.export.parity import parity_inputs, run_parity
+    from gssplat_ros.export.trt_ops import check_model
 
     _, scaled = _nets()
     path = export_onnx(scaled, tmp_path / "ref.onnx", 2, 64, 48, "fp32").path

@@ -135,7 +135,7 @@ def test_ablations_close_gates_and_skip_aggregation(tmp_path):
 
     from gssplat_ros.bench.encoder import synthetic_inputs
     from gssplat_ros.evaluate import EvalConfig, apply_ablations
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
 
     ckpt = random_checkpoint(tmp_path)
     rt = make_runtime("torch", ckpt, "sensor", "cpu")
@@ -163,7 +163,7 @@ def test_geometry_ablation_removes_the_cues_and_needs_a_model_with_them(tmp_path
     from gssplat_ros.evaluate import EvalConfig, apply_ablations
     from gssplat_ros.model import GSsplatNet, ModelConfig
     from gssplat_ros.model.checkpoint import save_checkpoint
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
 
     torch.manual_seed(0)
     cfg = ModelConfig.preset("tiny", semantic_geometry=True)

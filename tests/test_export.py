@@ -22,15 +22,15 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 numpy_helper = onnx.numpy_helper
 
-from export.onnx_export import (  # noqa: E402
+from gssplat_ros.export.graphs import ExportWrapper  # noqa: E402
+from gssplat_ros.export.onnx_export import (  # noqa: E402
     export_checkpoint,
     export_onnx,
     onnx_file_name,
     read_metadata,
     to_mixed_fp16,
 )
-from export.parity import FP16_PSNR_DB, parity_inputs, run_parity  # noqa: E402
-from gssplat_ros.model.network import ExportWrapper  # noqa: E402
+from gssplat_ros.export.parity import FP16_PSNR_DB, parity_inputs, run_parity  # noqa: E402
 from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES  # noqa: E402
 
 _TMP = Path(tempfile.mkdtemp(prefix="gssplat-export-tests-"))
@@ -145,11 +145,11 @@ def test_parity_fp32_on_a_generated_scene(depth_mode):
     print(report.table())
     assert report.source == "scene"
     # fp32 vs fp32: the same maths in another order; 1e-3 m / 1e-3 is the contract's tolerance (for the
-    # photometric depth refinement's discrete choice: over 99% of the pixels, see export/parity.py).
+    # photometric depth refinement's discrete choice: over 99% of the pixels, see gssplat_ros/export/parity.py).
     errors = report.p99_abs if refined(depth_mode) else report.max_abs
     assert bool(report.p99_abs) == refined(depth_mode)
     assert errors["means_m"] <= 1e-3 and errors["color_sh"] <= 1e-3
-    if refined(depth_mode):  # labels, not logits (see export/parity.py)
+    if refined(depth_mode):  # labels, not logits (see gssplat_ros/export/parity.py)
         assert report.label_agreement >= 0.995 and report.depth_changed_fraction <= 0.005
     else:
         assert errors["sem_logits"] <= 1e-3
@@ -186,8 +186,8 @@ def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
     """The onnxruntime-CPU flavour: two graphs without any scatter, the voxel pooling between them on the
     host (and, for a model that refines its depth, a depth graph before them, the refinement on the host),
     matching torch like the portable graph."""
-    from export.onnx_export import depth_graph_path, gaussians_graph_path
-    from gssplat_ros.model.network import DEPTH_GRAPH_OUTPUTS, REFINED_DEPTH_INPUT
+    from gssplat_ros.export.onnx_export import depth_graph_path, gaussians_graph_path
+    from gssplat_ros.prediction import DEPTH_GRAPH_OUTPUTS, REFINED_DEPTH_INPUT
 
     path = exported(depth_mode, scatter="host")
     second = gaussians_graph_path(path)
@@ -224,8 +224,9 @@ def test_host_pooled_graph_pair_parity_and_ops(depth_mode):
 
 def test_split_forward_equals_the_network_exactly():
     """PoolingInputsGraph -> pool_on_host -> GaussiansGraph computes forward()'s outputs bit for bit."""
-    from export.onnx_export import example_inputs
-    from gssplat_ros.model.network import GaussiansGraph, PoolingInputsGraph, pool_on_host
+    from gssplat_ros.export.graphs import GaussiansGraph, PoolingInputsGraph
+    from gssplat_ros.export.onnx_export import example_inputs
+    from gssplat_ros.model.network import pool_on_host
 
     for depth_mode in ("sensor", "estimated"):
         net = tiny_net(depth_mode).eval()
@@ -244,10 +245,11 @@ def test_split_with_the_depth_graph_equals_the_network_exactly():
     """DepthGraph -> refine_depth (the host step's reference) -> PoolingInputsGraph(refined_depth_input) ->
     pool_on_host -> GaussiansGraph computes forward()'s outputs bit for bit, at the cascade's own size and
     with a downscaled cascade (a 320-wide window of a 160-wide reference)."""
-    from export.onnx_export import example_inputs
+    from gssplat_ros.export.graphs import DepthGraph, GaussiansGraph, PoolingInputsGraph
+    from gssplat_ros.export.onnx_export import example_inputs
     from gssplat_ros.model import GSsplatNet, ModelConfig
     from gssplat_ros.model.depth_refine import refine_depth
-    from gssplat_ros.model.network import DepthGraph, GaussiansGraph, PoolingInputsGraph, pool_on_host
+    from gssplat_ros.model.network import pool_on_host
 
     torch.manual_seed(0)
     cfg = ModelConfig.preset("tiny", depth_mode="estimated")
@@ -347,7 +349,7 @@ def test_host_flavour_folds_only_the_finest_cost_convolutions():
         ranks = {i.name: len(i.dims) for i in model.graph.initializer}
         return sum(1 for n in model.graph.node if n.op_type == "Conv" and ranks.get(n.input[1]) == 5)
 
-    from export.onnx_export import depth_graph_path
+    from gssplat_ros.export.onnx_export import depth_graph_path
 
     portable = conv3d_count(exported("estimated"))
     host_path = exported("estimated", scatter="host")

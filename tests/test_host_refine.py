@@ -19,7 +19,7 @@ def _scene_window(views: int = 3, width: int = 64, height: int = 48):
     """A generated room: (images, K, world_from_cam, cam_from_world, nbrs) and a rough depth to refine
     (the true depth blurred and scaled by 15%, so the refinement has something to correct)."""
     pytest.importorskip("numba")
-    from export.parity import parity_inputs
+    from gssplat_ros.export.parity import parity_inputs
 
     pin = parity_inputs(views, width, height, "sensor").inputs.as_dict()
     true_depth = pin["depth"]
@@ -95,8 +95,8 @@ def test_three_graph_set_from_the_cli_and_a_missing_depth_graph(tmp_path, capsys
     """`gssplat export onnx --scatter host` of a refining estimated model writes and names the depth graph;
     the runtime refuses a first graph whose depth graph is missing with one clear error."""
     pytest.importorskip("onnxruntime")
-    from export.onnx_export import depth_graph_path
     from gssplat_ros.cli import main
+    from gssplat_ros.export.onnx_export import depth_graph_path
     from gssplat_ros.model.checkpoint import load_model
     from gssplat_ros.runtime.onnx_runtime import depth_stage_for, open_session, session_options
     from tests.test_export import tiny_checkpoint

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from gssplat_ros.cameras import look_at, make_K, rigid_inverse
+from gssplat_ros.export.graphs import ExportWrapper
 from gssplat_ros.gaussians import SH_C0, num_sh_bases
-from gssplat_ros.model import ExportWrapper, GSsplatNet, ModelConfig
+from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.aggregation import voxel_index, voxel_mean
 from gssplat_ros.model.depth import CascadeDepth, nearest_views
 from gssplat_ros.model.geometry import SHRotation, quat_to_rotmat, rotmat_to_quat, sh_basis

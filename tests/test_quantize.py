@@ -1,4 +1,4 @@
-"""int8 export for onnxruntime on the CPU (export/quantize.py): the quantised pair, its metadata, which
+"""int8 export for onnxruntime on the CPU (gssplat_ros/export/quantize.py): the quantised pair, its metadata, which
 convolutions stay float, parity against torch, and the runtime / CLI switches that reach it."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("numba")  # calibration windows come from the scene generator
 
-from export.onnx_export import export_onnx, gaussians_graph_path, onnx_file_name, read_metadata  # noqa: E402
-from export.parity import run_parity  # noqa: E402
-from export.quantize import calibration_windows, float_conv_nodes  # noqa: E402
+from gssplat_ros.export.onnx_export import export_onnx, gaussians_graph_path, onnx_file_name, read_metadata  # noqa: E402
+from gssplat_ros.export.parity import run_parity  # noqa: E402
+from gssplat_ros.export.quantize import calibration_windows, float_conv_nodes  # noqa: E402
 from tests.test_export import _TMP, scene, tiny_checkpoint, tiny_net  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def test_estimated_depth_branch_stays_float():
     net = tiny_net("estimated")
     path = export_onnx(net, _TMP / "fp32e" / "e_host.onnx", 2, 64, 48, "fp32", scatter="host").path
     if net.refines_on_host(64, 48):  # the cascade sits in the depth graph before the pair
-        from export.onnx_export import depth_graph_path
+        from gssplat_ros.export.onnx_export import depth_graph_path
 
         path = depth_graph_path(path)
         # the int8 set carries that graph unquantised
@@ -85,7 +85,7 @@ def test_int8_parity_on_a_generated_scene(depth_mode):
 
 def test_int8_is_not_bit_equal_to_fp32():
     """The quantised graph really runs different numbers (a pass-through 'quantisation' would not)."""
-    from export.parity import onnx_outputs
+    from gssplat_ros.export.parity import onnx_outputs
 
     fp32 = export_onnx(tiny_net("sensor"), _TMP / "fp32s" / "s_host.onnx", 2, 64, 48, "fp32", scatter="host").path
     inputs = scene("sensor").inputs
@@ -118,7 +118,7 @@ def test_calibration_windows_from_a_data_root(tmp_path):
 
 
 def test_runtime_precision_switch(tmp_path, monkeypatch):
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
 
     monkeypatch.setenv("GSSPLAT_CACHE_DIR", str(tmp_path / "cache"))
     stem = str(tiny_checkpoint("sensor"))

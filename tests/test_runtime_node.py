@@ -71,7 +71,7 @@ def test_node_with_tensorrt_but_no_tensorrt_fails_clearly(ckpt):
     from rclpy.context import Context
     from rclpy.parameter import Parameter
 
-    from export.tensorrt_build import TensorRTUnavailable
+    from gssplat_ros.export.tensorrt_build import TensorRTUnavailable
     from gssplat_ros.ros.node import GssplatNode
 
     ctx = Context()

@@ -9,9 +9,9 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
-from export.parity import pixel_quantile_errors  # noqa: E402
+from gssplat_ros.export.parity import pixel_quantile_errors  # noqa: E402
 from gssplat_ros.prediction import OUTPUT_NAMES  # noqa: E402
-from gssplat_ros.runtime import make_runtime  # noqa: E402
+from gssplat_ros.runtime_factory import make_runtime  # noqa: E402
 from tests.test_export import tiny_checkpoint  # noqa: E402
 
 
@@ -27,7 +27,7 @@ def cpu_flavour() -> str:
 
 
 def _inputs(depth_mode: str, views: int = 2, width: int = 64, height: int = 48):
-    from export.parity import parity_inputs
+    from gssplat_ros.export.parity import parity_inputs
 
     return parity_inputs(views, width, height, depth_mode).inputs
 
@@ -52,7 +52,7 @@ def test_onnxruntime_matches_torch_through_make_runtime(depth_mode, cache_dir):
         assert got[name].dtype == torch.float32 and got[name].device.type == "cpu"
         assert got[name].shape == ref[name].shape, name
     # fp32 both sides: 1e-3 (metres for means) is the export contract's tolerance; with the photometric
-    # depth refinement over 99% of the pixels (its discrete choice, see export/parity.py)
+    # depth refinement over 99% of the pixels (its discrete choice, see gssplat_ros/export/parity.py)
     if torch_rt.net.cfg.depth_refine_planes:
         errors = pixel_quantile_errors(ref, got)
         assert max(v for k, v in errors.items() if k != "sem_logits") <= 1e-3, errors
@@ -75,7 +75,7 @@ def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
     for folder in (stale, other):
         folder.mkdir(parents=True)
         (folder / "old.onnx").write_bytes(b"x")
-    from export.onnx_export import example_inputs
+    from gssplat_ros.export.onnx_export import example_inputs
     from gssplat_ros.prediction import EncoderInputs
 
     out = rt(EncoderInputs(*example_inputs(3, 32, 24, "sensor")))
@@ -86,7 +86,7 @@ def test_lazy_shape_export_and_session_reuse(cache_dir, monkeypatch):
     assert rt.session((3, 24, 32)) is sess
     assert not stale.exists() and other.exists()  # the stale version was pruned by the export
     # a restart finds the exported file again
-    from export import onnx_export
+    from gssplat_ros.export import onnx_export
 
     monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
     make_runtime("onnxruntime", stem, "sensor", "cpu", 3, 32, 24)
@@ -97,9 +97,9 @@ def test_a_given_host_pair_runs_and_half_a_pair_is_a_clear_error(tmp_path, cache
     or a first without its second, fails naming the file; a cached pair missing its half is re-exported."""
     import shutil
 
-    from export.onnx_export import gaussians_graph_path
-    from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
-    from gssplat_ros.runtime.onnx_runtime import make_onnxruntime
+    from gssplat_ros.export.onnx_cache import onnx_for_checkpoint
+    from gssplat_ros.export.onnx_export import gaussians_graph_path
+    from gssplat_ros.runtime_factory import make_onnxruntime
     from tests.test_export import exported
 
     stem = tiny_checkpoint("sensor")
@@ -108,7 +108,7 @@ def test_a_given_host_pair_runs_and_half_a_pair_is_a_clear_error(tmp_path, cache
     ref = make_runtime("torch", str(stem), "sensor", "cpu")(inputs)
     out = make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=first)(inputs)
     assert torch.allclose(out["sem_logits"], ref["sem_logits"], atol=1e-3)
-    from export.parity import onnx_outputs
+    from gssplat_ros.export.parity import onnx_outputs
 
     with pytest.raises(ValueError, match="second graph of a split export"):
         make_onnxruntime(stem, torch.device("cpu"), 2, 64, 48, onnx_path=gaussians_graph_path(first))
@@ -226,7 +226,7 @@ def test_two_thread_cpu_sessions_pool_voxels_without_races(monkeypatch):
 
 
 def test_missing_depth_in_sensor_mode_is_a_clear_error():
-    from export.onnx_export import example_inputs
+    from gssplat_ros.export.onnx_export import example_inputs
     from gssplat_ros.prediction import EncoderInputs
 
     rt = make_runtime("onnxruntime", str(tiny_checkpoint("sensor")), "sensor", "cpu")
@@ -248,7 +248,7 @@ def _scene_frames(n: int, width: int, height: int, with_depth: bool):
     for i, pose in enumerate(poses):
         rgb, depth, _ = render_view(arrays, pose, dirs)
         pose = np.array(pose, dtype=np.float64)
-        pose[:3, 3] += (0.0137, 0.0291, 0.0173)  # off the voxel grid (see export/parity.py)
+        pose[:3, 3] += (0.0137, 0.0291, 0.0173)  # off the voxel grid (see gssplat_ros/export/parity.py)
         frames.append(Frame(stamp_ns=(i + 1) * 100_000_000, image=(rgb * 255 + 0.5).astype(np.uint8), K=K,
                             world_from_cam=pose, depth=depth if with_depth else None))  # fmt: skip
     return frames

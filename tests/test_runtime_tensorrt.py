@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from export.tensorrt_build import FP16_SCOPES, BuildConfig, EngineBuildError, TensorRTUnavailable, build_engine
+from gssplat_ros.export.tensorrt_build import FP16_SCOPES, BuildConfig, EngineBuildError, TensorRTUnavailable, build_engine
 from gssplat_ros.runtime.engine_cache import EngineCache, EngineKey
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -26,7 +26,7 @@ HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed")
 def test_without_tensorrt_one_clear_error(tmp_path, capsys):
     from gssplat_ros.cli import main
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
     from tests.test_export import exported, tiny_checkpoint
 
     with pytest.raises(TensorRTUnavailable, match="TensorRT is not available"):
@@ -40,7 +40,7 @@ def test_without_tensorrt_one_clear_error(tmp_path, capsys):
 
 
 def test_auto_runtime_on_cpu_is_torch():
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
     from tests.test_export import tiny_checkpoint
 
     assert make_runtime("auto", str(tiny_checkpoint("sensor")), "sensor", "cpu").info.name == "torch"
@@ -48,13 +48,13 @@ def test_auto_runtime_on_cpu_is_torch():
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed")
 def test_auto_falls_through_a_failing_runtime(monkeypatch, tmp_path, caplog):
-    import gssplat_ros.runtime as runtime_mod
+    import gssplat_ros.runtime_factory as runtime_mod
     from tests.test_export import tiny_checkpoint
 
     monkeypatch.setenv("GSSPLAT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(runtime_mod, "_pick_auto", lambda device: "tensorrt")  # as on a CUDA machine
     stem = str(tiny_checkpoint("sensor"))
-    with caplog.at_level(logging.WARNING, logger="gssplat_ros.runtime"):
+    with caplog.at_level(logging.WARNING, logger="gssplat_ros.runtime_factory"):
         assert runtime_mod.make_runtime("auto", stem, "sensor", "cpu").info.name == "torch"
     assert any("tensorrt failed" in r.getMessage() for r in caplog.records)
     monkeypatch.setattr(runtime_mod, "_auto_chain", lambda first: ["tensorrt", "onnxruntime"])
@@ -105,9 +105,9 @@ def test_engine_cache_ignores_a_sidecar_that_does_not_match(tmp_path):
 
 
 def test_onnx_cache_reuses_and_follows_the_weights(tmp_path, monkeypatch):
-    from export import onnx_export
+    from gssplat_ros.export import onnx_export
+    from gssplat_ros.export.onnx_cache import onnx_for_checkpoint
     from gssplat_ros.model import GSsplatNet, ModelConfig, save_checkpoint
-    from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
 
     cfg = ModelConfig.preset("tiny")
     stem = save_checkpoint(tmp_path / "ck" / "m", GSsplatNet(cfg), cfg)
@@ -119,9 +119,9 @@ def test_onnx_cache_reuses_and_follows_the_weights(tmp_path, monkeypatch):
     save_checkpoint(stem, GSsplatNet(cfg), cfg)  # retrained weights: new hash, new export
     second = onnx_for_checkpoint(stem, 2, 32, 24, cache_dir=tmp_path / "cache")
     assert second != first and second.exists()
-    from gssplat_ros.runtime import engine_cache
+    from gssplat_ros.export import onnx_cache
 
-    monkeypatch.setattr(engine_cache, "export_source_sha256", lambda: "changed model code")
+    monkeypatch.setattr(onnx_cache, "export_source_sha256", lambda: "changed model code")
     third = onnx_for_checkpoint(stem, 2, 32, 24, cache_dir=tmp_path / "cache")  # same weights, new code: new export
     assert third != second and third.exists()
 
@@ -283,7 +283,7 @@ def test_build_engine_parser_errors_name_the_node(tmp_path, monkeypatch):
 
 
 def test_build_engine_refuses_an_incompatible_graph_before_building(tmp_path, monkeypatch):
-    from export.trt_ops import TensorRTCompatibilityError
+    from gssplat_ros.export.trt_ops import TensorRTCompatibilityError
     from tests.test_trt_ops import _bad_graphs
 
     calls: dict = {}
@@ -299,8 +299,8 @@ def test_build_engine_refuses_an_incompatible_graph_before_building(tmp_path, mo
 
 def test_build_engine_refuses_the_onnxruntime_cpu_pair(tmp_path, monkeypatch, capsys):
     """Either graph of a --scatter host export is only half the encoder: one clear error, nothing built."""
-    from export.onnx_export import gaussians_graph_path
     from gssplat_ros.cli import main
+    from gssplat_ros.export.onnx_export import gaussians_graph_path
     from tests.test_export import exported
 
     calls: dict = {}
@@ -319,9 +319,8 @@ def test_build_engine_refuses_the_onnxruntime_cpu_pair(tmp_path, monkeypatch, ca
 @pytest.mark.skipif(not (HAS_TRT and torch.cuda.is_available()), reason="needs TensorRT and CUDA")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_tensorrt_runtime_matches_torch(tmp_path, precision):
-    from export.parity import max_abs_errors, parity_inputs
-    from gssplat_ros.runtime import make_runtime
-    from gssplat_ros.runtime.tensorrt_runtime import make_tensorrt
+    from gssplat_ros.export.parity import max_abs_errors, parity_inputs
+    from gssplat_ros.runtime_factory import make_runtime, make_tensorrt
     from tests.test_export import tiny_checkpoint
 
     stem = tiny_checkpoint("sensor")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from gssplat_ros.bench.encoder import synthetic_inputs
-from gssplat_ros.runtime import TorchRuntime, make_runtime
+from gssplat_ros.runtime import TorchRuntime
 from gssplat_ros.runtime.semantic_scales import (
     AUTO,
     MultiScaleSemantics,
@@ -16,6 +16,7 @@ from gssplat_ros.runtime.semantic_scales import (
     reference_width,
     resolve_scales,
 )
+from gssplat_ros.runtime_factory import make_runtime
 from tests.ros_harness import random_checkpoint
 
 

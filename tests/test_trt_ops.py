@@ -1,4 +1,4 @@
-"""Every node of the exported encoder against TensorRT 10.3's ONNX operator table (export/trt_ops.py).
+"""Every node of the exported encoder against TensorRT 10.3's ONNX operator table (gssplat_ros/export/trt_ops.py).
 
 The real tiny graphs (both depth modes, fp32 and fp16) must pass; deliberately bad tiny graphs must
 fail with a message that names the offending op and node.
@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto as TP  # noqa: E402
 from onnx import helper as oh  # noqa: E402
 
-from export.trt_ops import (  # noqa: E402
+from gssplat_ros.export.trt_ops import (  # noqa: E402
     OPSET_RANGE,
     SUPPORTED,
     UNSUPPORTED,
@@ -52,7 +52,7 @@ def test_real_tiny_graph_is_tensorrt_10_3_compatible(depth_mode, precision):
 
 def test_photometric_cost_graph_is_tensorrt_10_3_compatible(tmp_path):
     """The optional photometric cost channel adds only 4-D GridSample, AveragePool, Abs, Conv and Concat."""
-    from export.onnx_export import export_onnx
+    from gssplat_ros.export.onnx_export import export_onnx
     from gssplat_ros.model import GSsplatNet, ModelConfig
 
     torch.manual_seed(0)
@@ -67,7 +67,7 @@ def test_photometric_cost_graph_is_tensorrt_10_3_compatible(tmp_path):
 
 def test_host_pooled_pair_has_no_scatter_for_tensorrt_to_reject():
     """The onnxruntime-CPU pair of graphs holds no scatter at all, so both pass the TensorRT 10.3 check."""
-    from export.onnx_export import gaussians_graph_path
+    from gssplat_ros.export.onnx_export import gaussians_graph_path
 
     first = exported("sensor", scatter="host")
     for path in (first, gaussians_graph_path(first)):

@@ -137,7 +137,7 @@ def _runtime_rows(runtimes: list[str], precisions: list[str]) -> list[tuple[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
 
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     order = ""

@@ -1,4 +1,4 @@
-"""`gssplat export onnx|tensorrt|parity|check`: encoder export, engine build and checks (also `python -m export`).
+"""`gssplat export onnx|tensorrt|parity|check`: encoder export, engine build and checks (also `python -m gssplat_ros.export`).
 
 Usage:
     gssplat export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 [--fp16] [--slim]
@@ -28,7 +28,7 @@ def _shape_args(p: argparse.ArgumentParser, views: int = 4, width: int = 160, he
     precision.add_argument("--fp16", action="store_true", help="half precision trunk, fp32 geometry (default fp32)")
     precision.add_argument("--int8", action="store_true",
                            help="int8 convolutions calibrated on generated scenes, for onnxruntime on the CPU "
-                                "(with --scatter host; export/quantize.py)")  # fmt: skip
+                                "(with --scatter host; gssplat_ros/export/quantize.py)")  # fmt: skip
 
 
 def _scatter_arg(p: argparse.ArgumentParser) -> None:
@@ -74,8 +74,8 @@ def _precision(args) -> str:
 
 
 def _run_onnx(args) -> int:
-    from export.onnx_export import export_checkpoint
-    from export.trt_ops import check_model
+    from gssplat_ros.export.onnx_export import export_checkpoint
+    from gssplat_ros.export.trt_ops import check_model
 
     result = export_checkpoint(
         args.checkpoint, args.out, args.views, args.width, args.height, _precision(args), args.opset, args.slim,
@@ -83,7 +83,7 @@ def _run_onnx(args) -> int:
     )  # fmt: skip
     print(f"wrote {result.path} ({result.num_nodes} nodes, {result.seconds:.1f} s)")
     if args.scatter == "host":
-        from export.onnx_export import depth_graph_path, gaussians_graph_path
+        from gssplat_ros.export.onnx_export import depth_graph_path, gaussians_graph_path
 
         print(f"  and its second graph {gaussians_graph_path(result.path)} (onnxruntime on the CPU only; "
               "TensorRT takes --scatter elements)")  # fmt: skip
@@ -100,7 +100,7 @@ def _run_onnx(args) -> int:
 
 
 def _run_check(args) -> int:
-    from export.trt_ops import TRT_VERSION, check_model
+    from gssplat_ros.export.trt_ops import TRT_VERSION, check_model
 
     problems = check_model(Path(args.onnx))
     for p in problems:
@@ -111,7 +111,7 @@ def _run_check(args) -> int:
 
 
 def _run_tensorrt(args) -> int:
-    from export.tensorrt_build import BuildConfig, build_engine, require_tensorrt
+    from gssplat_ros.export.tensorrt_build import BuildConfig, build_engine, require_tensorrt
 
     if args.int8:
         raise ValueError("--int8 is for onnxruntime on the CPU (gssplat export onnx --scatter host --int8); "
@@ -119,7 +119,7 @@ def _run_tensorrt(args) -> int:
     require_tensorrt()  # the one clear error before any export work
     onnx_path = Path(args.onnx) if args.onnx else None
     if onnx_path is None:
-        from export.onnx_export import export_checkpoint
+        from gssplat_ros.export.onnx_export import export_checkpoint
 
         onnx_path = export_checkpoint(
             args.checkpoint, None, args.views, args.width, args.height, "fp32", depth_mode=args.depth_mode
@@ -136,8 +136,8 @@ def _run_tensorrt(args) -> int:
 def _run_parity(args) -> int:
     import tempfile
 
-    from export.onnx_export import export_onnx
-    from export.parity import run_parity
+    from gssplat_ros.export.onnx_export import export_onnx
+    from gssplat_ros.export.parity import run_parity
     from gssplat_ros.model.checkpoint import load_model
     from gssplat_ros.weights import checkpoint_stem, default_checkpoint
 

@@ -9,11 +9,10 @@ Usage:
 from gssplat_ros.model.checkpoint import load_model, load_weights, save_checkpoint
 from gssplat_ros.model.config import PRESET_NAMES, ModelConfig
 from gssplat_ros.model.losses import LossConfig, RenderedTargets, compute_losses, group_depth_loss, render_targets
-from gssplat_ros.model.network import ExportWrapper, GSsplatNet
+from gssplat_ros.model.network import GSsplatNet
 
 __all__ = [
     "PRESET_NAMES",
-    "ExportWrapper",
     "GSsplatNet",
     "LossConfig",
     "ModelConfig",

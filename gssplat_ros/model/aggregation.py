@@ -23,7 +23,7 @@ by conv + GELU. Pixels without valid depth neither contribute to nor read from t
 The colour and semantic aggregations share one index, so the network pools both feature maps with a
 single scatter (`pooled_maps`). onnxruntime's CPU ScatterElements walks element by element (~60 ms of a
 V=4 160x120 window), so the onnxruntime CPU runtime runs the pooling on the host between two graphs
-(network.PoolingInputsGraph / GaussiansGraph, export scatter="host"); TensorRT and CUDA keep the one
+(export/graphs.py PoolingInputsGraph / GaussiansGraph, export scatter="host"); TensorRT and CUDA keep the one
 portable graph.
 """
 

@@ -1,7 +1,7 @@
-"""On-disk caches for shape-specialised encoder artifacts: exported ONNX files and TensorRT engines.
+"""Where shape-specialised encoder artifacts are cached (the runtimes load them; gssplat_ros.export builds
+them: exported ONNX files in export/onnx_cache.py, TensorRT engines through EngineCache.get_or_build).
 
 Usage:
-    onnx_path = onnx_for_checkpoint(stem, views=4, width=160, height=120)        # exported once, then reused
     cache = EngineCache()                                                       # ~/.cache/gssplat_ros/engines
     key = EngineKey(file_sha256(onnx_path), "10.3.0", "NVIDIA H100", "fp16", 4, 160, 120)
     engine_path, built = cache.get_or_build("tiny_sensor", key, lambda out: build_engine(onnx_path, out))
@@ -14,7 +14,6 @@ shape: a restart finds it again, and any change builds a new one (logged before 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -40,80 +39,6 @@ def file_sha256(path: Union[str, Path]) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------ ONNX
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-EXPORT_SOURCES = ("gssplat_ros/model/*.py", "gssplat_ros/prediction.py", "export/onnx_export.py", "export/quantize.py")
-
-
-@functools.lru_cache(maxsize=1)
-def export_source_sha256() -> str:
-    """Hash of the code that shapes an exported graph: a changed model or exporter never reuses an old ONNX.
-    Computed once per process (the code does not change under a running node)."""
-    h = hashlib.sha256()
-    for pattern in EXPORT_SOURCES:
-        for path in sorted(_PACKAGE_ROOT.glob(pattern)):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def onnx_for_checkpoint(
-    stem: Union[str, Path],
-    views: int,
-    width: int,
-    height: int,
-    precision: str = "fp32",
-    cache_dir: Union[str, Path, None] = None,
-    scatter: str = "elements",
-) -> Path:
-    """The exported encoder ONNX for a checkpoint and shape: from the cache, or exported now (seconds).
-
-    scatter: "host" for the onnxruntime-CPU pair of graphs (the returned path is the first; see
-        export.onnx_export.SCATTERS).
-    """
-    from export.onnx_export import export_onnx, gaussians_graph_path, onnx_file_name
-
-    stem = Path(stem)
-    weights = stem.with_suffix(".safetensors")
-    if not weights.exists():
-        from gssplat_ros.errors import CheckpointError
-
-        raise CheckpointError(f"checkpoint weights not found: {weights}")
-    digest = file_sha256(weights)
-    config_json = stem.with_suffix(".json")
-    config_digest = file_sha256(config_json) if config_json.exists() else ""
-    code = hashlib.sha256((config_digest + export_source_sha256()).encode()).hexdigest()
-    # weights, config and exporter code all key the folder
-    folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{stem.name}-{digest[:12]}-{code[:8]}"
-    path = folder / onnx_file_name(stem.name, views, width, height, precision, scatter)
-    # the first file of a host set is written last (export_onnx), so its presence means the set is complete
-    if path.exists() and (scatter != "host" or gaussians_graph_path(path).exists()):
-        log.debug("reusing %s", path)
-        return path
-    from gssplat_ros.model.checkpoint import load_model
-
-    log.info("exporting %s for V=%d %dx%d %s to %s", stem.name, views, width, height, precision, folder)
-    net, _ = load_model(stem)
-    export_onnx(net, path, views, width, height, precision,
-                metadata={"checkpoint": stem.name, "checkpoint_sha256": digest}, scatter=scatter)  # fmt: skip
-    _prune_stale_exports(folder)
-    return path
-
-
-def _prune_stale_exports(current: Path) -> None:
-    """Delete the folders of the same weights exported by other config/exporter versions (never read again).
-
-    Folders of other weights are left alone: another process may still run them.
-    """
-    import shutil
-
-    weights_prefix = current.name.rsplit("-", 1)[0]  # "<stem>-<weights sha>"
-    for stale in current.parent.glob(f"{weights_prefix}-*"):
-        if stale != current and stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-            log.info("removed stale ONNX exports %s", stale)
 
 
 # ------------------------------------------------------------------------------------------------ engines

@@ -5,8 +5,8 @@ Usage:
                            width=160, height=120)
     outputs = runtime(EncoderInputs.from_cameras(images, cams, depth))    # name -> [V, H, W, ...] on device
 
-The graph for each window shape is exported from the checkpoint on first use and cached (see
-engine_cache.onnx_for_checkpoint), or taken from `onnx_path`. A window of another shape exports and
+The graph for each window shape comes from `onnx_for_shape` (the runtime factory passes the exporter's
+cache, gssplat_ros/export/onnx_cache.py: exported on first use), or is `onnx_path`. A window of another shape exports and
 loads its own graph on first sight. On the CPU provider the network runs as two graphs with the voxel
 pooling between them on the host (export scatter="host"): onnxruntime's CPU kernels have no scatter-add
 that is both fast and correct on several threads (ScatterElements walks element by element; a reducing
@@ -18,7 +18,7 @@ between that graph and the first on the host (DepthStage; host_refine.py). The C
 one portable graph (ScatterElements). CPU sessions use full graph optimisation, no busy-waiting
 (GSSPLAT_ORT_SPIN=1 enables it), by default as many intra-op threads as torch uses
 (GSSPLAT_ORT_THREADS overrides), and denormal floats flushed to zero (GSSPLAT_ORT_DENORMALS=keep
-keeps them). precision "int8" runs the host pair quantised (export/quantize.py; CPU provider only).
+keeps them). precision "int8" runs the host pair quantised (gssplat_ros/export/quantize.py; CPU provider only).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional, Union
 
@@ -33,20 +34,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
+from gssplat_ros.prediction import DEPTH_GRAPH_OUTPUTS, OUTPUT_NAMES, POOLING_INPUT_OUTPUTS, REFINED_DEPTH_INPUT, EncoderInputs
 from gssplat_ros.runtime import RuntimeInfo
-from gssplat_ros.runtime.engine_cache import onnx_for_checkpoint
 from gssplat_ros.runtime.host_pooling import HostPooling
 from gssplat_ros.runtime.host_refine import HostRefinement
 
 log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int]  # (V, H, W)
+OnnxSource = Callable[[int, int, int, str, str], Path]  # (views, width, height, precision, scatter) -> graph path
 
 
 def session_options(threads: Optional[int] = None):
     """Full graph optimisation, sequential execution, `threads` intra-op threads (default: torch's)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime is optional (only this runtime needs it)
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -71,7 +72,7 @@ def session_options(threads: Optional[int] = None):
 def open_session(path: Union[str, Path], options, providers: list):
     """An InferenceSession for `path`; a graph exported with scatter="rows" (its metadata says so) runs on
     one intra-op thread, since its ScatterND(add) races on several (see the module docstring)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime is optional (only this runtime needs it)
 
     sess = ort.InferenceSession(str(path), options, providers=providers)
     if sess.get_modelmeta().custom_metadata_map.get("scatter") == "rows" and options.intra_op_num_threads != 1:
@@ -83,7 +84,7 @@ def open_session(path: Union[str, Path], options, providers: list):
 
 def providers_for(device: torch.device) -> list:
     """CUDA EP (then CPU for anything it lacks) on a CUDA device, the CPU EP otherwise."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime is optional (only this runtime needs it)
 
     if device.type != "cuda":
         return ["CPUExecutionProvider"]
@@ -99,18 +100,18 @@ class OnnxRuntimeEncoder:
 
     def __init__(
         self,
-        checkpoint_stem: Optional[Path],
+        onnx_for_shape: Optional[OnnxSource],
         model_cfg,
         device: torch.device,
         precision: str = "fp32",
-        cache_dir: Union[str, Path, None] = None,
         threads: Optional[int] = None,
         onnx_path: Union[str, Path, None] = None,
     ):
-        self.stem = checkpoint_stem
+        """onnx_for_shape(views, width, height, precision, scatter) -> the graph's path (exported when missing,
+        by gssplat_ros.export through the runtime factory); unused with a fixed `onnx_path`."""
+        self.onnx_for_shape = onnx_for_shape
         self.cfg = model_cfg
         self.precision = precision
-        self.cache_dir = cache_dir
         self.threads = threads
         self.fixed_onnx = Path(onnx_path) if onnx_path else None
         names = tuple(model_cfg.class_names or ())
@@ -139,8 +140,9 @@ class OnnxRuntimeEncoder:
                 if self.precision == "int8" and scatter != "host":
                     raise ValueError("precision int8 runs on onnxruntime's CPU provider with an aggregating model "
                                      "(the quantised graph pair); use fp32 or fp16 here")  # fmt: skip
-                path = onnx_for_checkpoint(self.stem, num_views, width, height, self.precision, self.cache_dir,
-                                           scatter)
+                if self.onnx_for_shape is None:
+                    raise ValueError("no ONNX file for this window shape (the runtime was given one fixed graph)")
+                path = Path(self.onnx_for_shape(num_views, width, height, self.precision, scatter))
             sess = open_session(path, options, self.providers)
             second = second_graph(path, sess)
             if second is not None:
@@ -166,8 +168,7 @@ class OnnxRuntimeEncoder:
         num_views, _, height, width = inputs.images.shape
         sess = self.session((num_views, height, width))
         feeds = {n: t for n, t in inputs.as_dict().items() if n != "depth" or self.info.depth_mode == "sensor"}
-        from gssplat_ros.model.network import REFINED_DEPTH_INPUT  # made on the host (DepthStage), not fed
-
+        # REFINED_DEPTH_INPUT is made on the host (DepthStage), not fed
         missing = [i.name for i in sess.get_inputs() if i.name not in feeds and i.name != REFINED_DEPTH_INPUT]
         if missing:
             raise ValueError(f"the {self.info.depth_mode}-depth encoder needs input(s) {missing}")
@@ -227,8 +228,6 @@ class DepthStage:
         self.refine = refine
 
     def __call__(self, feed: dict[str, np.ndarray]) -> np.ndarray:  # [V, 1, h, w] float32
-        from gssplat_ros.model.network import DEPTH_GRAPH_OUTPUTS
-
         out = dict(zip(DEPTH_GRAPH_OUTPUTS, self.sess.run(None, {i.name: feed[i.name] for i in self.sess.get_inputs()})))
         return self.refine(out["cascade_depth"], out["depth_images"], out["depth_K"], feed["world_from_cam"],
                            feed["cam_from_world"], out["depth_nbrs"])  # fmt: skip
@@ -267,8 +266,6 @@ def second_graph_feeds(first, second, pooling: HostPooling, feed: dict[str, np.n
                        depth_stage: Optional[DepthStage] = None) -> dict[str, np.ndarray]:
     """[The depth stage, then] the first graph of a scatter="host" pair on `feed` (contract inputs by name,
     numpy), then the host pooling: the second graph's inputs by name."""
-    from gssplat_ros.model.network import POOLING_INPUT_OUTPUTS, REFINED_DEPTH_INPUT
-
     if depth_stage is not None:
         feed = {**feed, REFINED_DEPTH_INPUT: depth_stage(feed)}
     first_feed = {i.name: feed[i.name] for i in first.get_inputs()}
@@ -284,37 +281,3 @@ def device_is_cuda(runtime: OnnxRuntimeEncoder) -> bool:
 
 def _as_numpy(t: Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
-
-
-def make_onnxruntime(
-    checkpoint_stem: Path,
-    device: torch.device,
-    views: Optional[int] = None,
-    width: Optional[int] = None,
-    height: Optional[int] = None,
-    precision: str = "fp32",
-    cache_dir: Union[str, Path, None] = None,
-    threads: Optional[int] = None,
-    onnx_path: Union[str, Path, None] = None,
-) -> OnnxRuntimeEncoder:
-    """Factory used by `gssplat_ros.runtime.make_runtime("onnxruntime", ...)`.
-
-    With views, width and height the graph is exported and loaded now (a bad checkpoint fails at
-    start-up); otherwise on the first window.
-    """
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise RuntimeError("runtime 'onnxruntime' needs the onnxruntime package (pip install onnxruntime)") from None
-    from gssplat_ros.errors import CheckpointError
-    from gssplat_ros.model.checkpoint import read_checkpoint_meta
-    from gssplat_ros.model.config import ModelConfig
-
-    try:
-        cfg = ModelConfig.from_dict(read_checkpoint_meta(checkpoint_stem)["config"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{Path(checkpoint_stem).with_suffix('.json')}: bad model config: {exc}") from None
-    runtime = OnnxRuntimeEncoder(checkpoint_stem, cfg, device, precision, cache_dir, threads, onnx_path)
-    if views and width and height:
-        runtime.warm(views, width, height)
-    return runtime

@@ -5,8 +5,9 @@ Usage:
                            width=160, height=120)
     outputs = runtime(EncoderInputs.from_cameras(images, cams, depth))    # name -> [V, H, W, ...] on cuda
 
-First use of a shape exports the fp32 ONNX (engine_cache.onnx_for_checkpoint), then builds an engine
-(export/tensorrt_build.py; minutes, logged before it starts) that is cached under the key (ONNX sha256,
+First use of a shape asks the runtime factory's callbacks for the fp32 ONNX (exported by
+gssplat_ros/export/onnx_cache.py) and an engine built from it (gssplat_ros/export/tensorrt_build.py; minutes,
+logged before it starts) that is cached under the key (ONNX sha256,
 TensorRT version, GPU name, precision, shape): later starts reuse it. Precision defaults to fp16 (FP16
 trunk, fp32 geometry); GSSPLAT_TRT_PRECISION=fp32 overrides, and GSSPLAT_FORCE_ENGINE_UPDATE=1
 rebuilds. Without TensorRT, construction raises one TensorRTUnavailable error.
@@ -15,22 +16,45 @@ rebuilds. Without TensorRT, construction raises one TensorRTUnavailable error.
 from __future__ import annotations
 
 import logging
-import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import torch
 from torch import Tensor
 
 from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs
 from gssplat_ros.runtime import RuntimeInfo
-from gssplat_ros.runtime.engine_cache import EngineCache, EngineKey, default_cache_dir, file_sha256, onnx_for_checkpoint
+from gssplat_ros.runtime.engine_cache import EngineCache, EngineKey, default_cache_dir, file_sha256
 
 log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int]  # (V, H, W)
+# (onnx path, engine path, precision, workspace MB, timing cache path) -> None; writes the engine file
+EngineBuilder = Callable[[Path, Path, str, int, Path], None]
 GRAPH_TO_CONTRACT = {("depth_out" if n == "depth" else n): n for n in OUTPUT_NAMES}
+
+
+class TensorRTUnavailable(RuntimeError):
+    """TensorRT (the `tensorrt` Python package, 10.x) is not installed or cannot load."""
+
+
+
+def require_tensorrt():
+    """Import and return the `tensorrt` module, or raise TensorRTUnavailable with one clear message."""
+    try:
+        import tensorrt as trt  # lazy: TensorRT is optional (CUDA machines only)
+    except ImportError as exc:
+        raise TensorRTUnavailable(
+            "TensorRT is not available (cannot import 'tensorrt': "
+            f"{exc}); install TensorRT 10 (pip install tensorrt) on a machine with an NVIDIA GPU, "
+            "or use the onnxruntime or torch runtime"
+        ) from None
+    major = int(str(trt.__version__).split(".")[0])
+    if major < 10:
+        raise TensorRTUnavailable(f"TensorRT {trt.__version__} found; gssplat_ros needs TensorRT 10 or newer")
+    return trt
 
 
 def _torch_dtype(trt, dtype) -> torch.dtype:
@@ -69,6 +93,8 @@ class TensorRTEncoder:
     def __init__(
         self,
         checkpoint_stem: Path,
+        onnx_for_shape: Callable[[int, int, int], Path],
+        build_engine: EngineBuilder,
         model_cfg,
         device: torch.device,
         precision: str = "fp16",
@@ -76,14 +102,16 @@ class TensorRTEncoder:
         workspace_mb: int = 2048,
         force_rebuild: bool = False,
     ):
-        from export.tensorrt_build import require_tensorrt
-
+        """onnx_for_shape(views, width, height) -> the fp32 ONNX path; build_engine(onnx_path, engine_path,
+        precision, workspace_mb, timing_cache): both from gssplat_ros.export, passed in by the runtime factory."""
         self.trt = trt = require_tensorrt()
         if device.type != "cuda":
             raise ValueError(f"runtime 'tensorrt' needs a CUDA device, got {device}")
         if precision not in ("fp32", "fp16"):
             raise ValueError(f"TensorRT precision must be fp32 or fp16, got {precision!r}")
         self.stem = Path(checkpoint_stem)
+        self.onnx_for_shape = onnx_for_shape
+        self.build_engine = build_engine
         self.cfg = model_cfg
         self.precision = precision
         self.cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -105,16 +133,14 @@ class TensorRTEncoder:
 
     def engine(self, shape: Shape) -> _Engine:
         if shape not in self._engines:
-            from export.tensorrt_build import BuildConfig, build_engine
-
             num_views, height, width = shape
-            onnx_path = onnx_for_checkpoint(self.stem, num_views, width, height, "fp32", self.cache_root)
+            onnx_path = self.onnx_for_shape(num_views, width, height)
             key = EngineKey(file_sha256(onnx_path), str(self.trt.__version__), self.gpu_name, self.precision,
                             num_views, width, height)  # fmt: skip
-            build_cfg = BuildConfig(self.precision, self.workspace_mb, self._timing_cache())
+            timing_cache = self._timing_cache()
 
             def build(out: Path) -> None:
-                build_engine(onnx_path, out, build_cfg)
+                self.build_engine(onnx_path, out, self.precision, self.workspace_mb, timing_cache)
 
             path, built = self.cache.get_or_build(self.stem.name, key, build, force=self.force_rebuild)
             try:
@@ -154,32 +180,3 @@ class TensorRTEncoder:
         if not eng.context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"TensorRT execution failed for engine {eng.path.name}")
         return {GRAPH_TO_CONTRACT[n]: outs[n].float() for n in eng.outputs}
-
-
-def make_tensorrt(
-    checkpoint_stem: Path,
-    device: torch.device,
-    views: Optional[int] = None,
-    width: Optional[int] = None,
-    height: Optional[int] = None,
-    precision: Optional[str] = None,
-    cache_dir: Union[str, Path, None] = None,
-    workspace_mb: int = 2048,
-    force_rebuild: Optional[bool] = None,
-) -> TensorRTEncoder:
-    """Factory used by `gssplat_ros.runtime.make_runtime("tensorrt", ...)`; builds the engine now when the
-    shape is given (so a start-up either has its engine or fails), otherwise on the first window."""
-    from export.tensorrt_build import require_tensorrt
-
-    require_tensorrt()  # the one clear error, before touching the checkpoint
-    from gssplat_ros.model.checkpoint import read_checkpoint_meta
-    from gssplat_ros.model.config import ModelConfig
-
-    cfg = ModelConfig.from_dict(read_checkpoint_meta(checkpoint_stem)["config"])
-    precision = precision or os.environ.get("GSSPLAT_TRT_PRECISION", "fp16")
-    if force_rebuild is None:
-        force_rebuild = os.environ.get("GSSPLAT_FORCE_ENGINE_UPDATE", "") not in ("", "0", "false")
-    runtime = TensorRTEncoder(checkpoint_stem, cfg, device, precision, cache_dir, workspace_mb, force_rebuild)
-    if views and width and height:
-        runtime.warm(views, width, height)
-    return runtime

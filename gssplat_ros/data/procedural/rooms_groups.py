@@ -6,13 +6,8 @@ import math
 
 from gssplat_ros.data.procedural import furniture as fu
 from gssplat_ros.data.procedural import geometry as g
+from gssplat_ros.data.procedural import openings as rooms
 from gssplat_ros.data.procedural.geometry import RAW, Frame2D
-
-
-def _rooms():
-    from gssplat_ros.data.procedural import rooms  # late import: rooms imports this module
-
-    return rooms
 
 
 def _sub(f: Frame2D, x: float, y: float, dyaw: float = 0.0) -> Frame2D:
@@ -255,7 +250,7 @@ def _maybe(rng, p: float) -> bool:
 
 
 def bedroom(room) -> None:
-    rooms, rng = _rooms(), room.rng
+    rng = room.rng
     bed_group(room)
     for _ in range(1 + int(_maybe(rng, 0.4))):
         rooms.add_window(room, curtains=0.8)
@@ -280,7 +275,7 @@ def bedroom(room) -> None:
 
 
 def living(room) -> None:
-    rooms, rng = _rooms(), room.rng
+    rng = room.rng
     sofa_group(room, armchairs=int(rng.integers(0, 3)))
     for _ in range(1 + int(_maybe(rng, 0.5))):
         rooms.add_window(room, curtains=0.7)
@@ -301,7 +296,7 @@ def living(room) -> None:
 
 
 def kitchen(room) -> None:
-    rooms, rng = _rooms(), room.rng
+    rng = room.rng
     kitchen_run(room)
     rooms.add_window(room, curtains=0.3)
     if _maybe(rng, 0.3):
@@ -319,7 +314,7 @@ def kitchen(room) -> None:
 
 
 def office(room) -> None:
-    rooms, rng = _rooms(), room.rng
+    rng = room.rng
     area = room.lx * room.ly
     for _ in range(1 + int(area > 14) + int(area > 22)):
         desk_group(room, office_chair=_maybe(rng, 0.8))
@@ -340,7 +335,7 @@ def office(room) -> None:
 
 
 def bathroom(room) -> None:
-    rooms, rng = _rooms(), room.rng
+    rng = room.rng
     bathroom_set(room)
     if _maybe(rng, 0.6):
         rooms.add_window(room, curtains=0.25, radiator=0.0, small=True)
@@ -352,7 +347,7 @@ def bathroom(room) -> None:
 
 
 def studio(room) -> None:
-    rooms, rng = _rooms(), room.rng
+    rng = room.rng
     kitchen_run(room, uppers=_maybe(rng, 0.6))
     bed_group(room)
     sofa_group(room, armchairs=int(rng.integers(0, 2)))

@@ -4,7 +4,7 @@ Usage:
     report = run_parity(net, "tiny_sensor_v2_64x48_fp32.onnx", views=2, width=64, height=48)
     print(report.table()); assert report.passed
 
-    python -m export parity --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 --fp16
+    python -m gssplat_ros.export parity --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 --fp16
 
 Inputs come from the procedural scene generator (RGB-D frames along a camera path, plus one held-out
 target frame to render); without numba they fall back to synthetic inputs (no target). Criteria:
@@ -36,13 +36,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gssplat_ros.cameras import Cameras, rigid_inverse
+from gssplat_ros.export.graph_files import example_inputs
+from gssplat_ros.metrics import psnr
 from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs, Prediction
+from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.runtime.onnx_runtime import (
+    depth_stage_for,
+    open_session,
+    run_host_pooled,
+    second_graph,
+    session_options,
+)
 
 log = logging.getLogger(__name__)
 
 FP32_TOL = {"means_m": 1e-3, "sem_logits": 1e-3, "color_sh": 1e-3, "other": 1e-3}
 FP16_PSNR_DB = 0.5
-# int8 (export/quantize.py) is judged like fp16 on the render, and on what the quantised trunk may move:
+# int8 (gssplat_ros/export/quantize.py) is judged like fp16 on the render, and on what the quantised trunk may move:
 # the labels (argmax class) and the Gaussian means (an open offset gate moves them with the features).
 # Labels flip at class boundaries, so agreement per window is low on small images: shipped sensor model,
 # about 94% on the CI's V=2 64x48 window and above 90% on larger validation windows, while the mIoU
@@ -110,7 +121,7 @@ def parity_inputs(
     views: int, width: int, height: int, depth_mode: str = "sensor", seed: int = 0, scene_index: int = 0
 ) -> ParityInputs:
     """A window of `views` frames from a generated scene and the held-out frame between them."""
-    try:
+    try:  # lazy: the scene generator needs numba (optional), and export never loads it unless asked
         from gssplat_ros.data.procedural.generate import build_scene, default_K
         from gssplat_ros.data.procedural.raycast import camera_dirs, render_view
     except ImportError as exc:  # numba missing: synthetic inputs, no render check
@@ -129,8 +140,6 @@ def parity_inputs(
     depth = torch.stack([torch.from_numpy(frames[i][1])[None] for i in context]).float()
     world_from_cam = torch.from_numpy(np.stack([poses[i] for i in context])).float()
     K_t = torch.from_numpy(K).float()[None].repeat(views, 1, 1)
-    from gssplat_ros.cameras import rigid_inverse
-
     inputs = EncoderInputs(images, K_t, world_from_cam, rigid_inverse(world_from_cam), depth if depth_mode == "sensor" else None)
     rgb, t_depth, _ = frames[target]
     return ParityInputs(
@@ -144,8 +153,6 @@ def parity_inputs(
 
 
 def _synthetic(views: int, width: int, height: int, depth_mode: str, seed: int) -> ParityInputs:
-    from export.onnx_export import example_inputs
-
     args = example_inputs(views, width, height, depth_mode, seed)
     return ParityInputs(EncoderInputs(*args), "synthetic")
 
@@ -213,9 +220,6 @@ def fp32_failures(errors: dict[str, float], tol: Optional[dict[str, float]] = No
 
 def render_rgb(outputs: dict[str, Tensor], K: Tensor, world_from_cam: Tensor, width: int, height: int) -> Tensor:
     """[H, W, 3] colour render of the predicted colour Gaussians (CPU rasteriser)."""
-    from gssplat_ros.cameras import Cameras
-    from gssplat_ros.render import RenderSettings, render
-
     pred = Prediction.from_outputs({k: v.detach().float().cpu() for k, v in outputs.items()})
     cams = Cameras(K.float(), world_from_cam.float(), width, height)
     with torch.inference_mode():
@@ -224,8 +228,6 @@ def render_rgb(outputs: dict[str, Tensor], K: Tensor, world_from_cam: Tensor, wi
 
 
 def psnr_db(a: Tensor, b: Tensor, valid: Optional[Tensor] = None) -> float:
-    from gssplat_ros.metrics import psnr
-
     return psnr(a, b, valid, quantize=False)
 
 
@@ -235,14 +237,6 @@ def onnx_outputs(onnx_path: Union[str, Path], inputs: EncoderInputs, threads: Op
 
     For a scatter="host" export pass the first file: its second graph is found next to it.
     """
-    from gssplat_ros.runtime.onnx_runtime import (
-        depth_stage_for,
-        open_session,
-        run_host_pooled,
-        second_graph,
-        session_options,
-    )
-
     options = session_options(threads)
     sess = open_session(onnx_path, options, ["CPUExecutionProvider"])
     feeds = inputs.as_dict()

@@ -4,7 +4,7 @@ Usage:
     problems = check_model(onnx.load("tiny_sensor_v4_160x120_fp32.onnx"))   # [] when TensorRT 10.3 can parse it
     assert_tensorrt_compatible(model)        # raises TensorRTCompatibilityError naming each bad node and op
 
-    python -m export check tiny_sensor_v4_160x120_fp32.onnx
+    python -m gssplat_ros.export check tiny_sensor_v4_160x120_fp32.onnx
 
 Source: onnx-tensorrt `docs/operators.md` (the support matrix) and `docs/Changelog.md`. The table below is
 the 10.x matrix with every entry that the changelog dates after 10.3 taken back out:

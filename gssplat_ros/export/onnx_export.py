@@ -5,7 +5,7 @@ Usage:
     result.path        # runs/a/tiny_sensor_v4_160x120_fp32.onnx (one file per shape and precision)
     read_metadata(result.path)["class_names"]
 
-    python -m export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 --fp16 --slim
+    python -m gssplat_ros.export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120 --fp16 --slim
 
 The graph takes the contract inputs (`gssplat_ros.prediction.INPUT_NAMES`; `depth` only in sensor mode)
 and returns the per-pixel Gaussian tensors of both sets in OUTPUT_NAMES order (the `depth` output is
@@ -34,16 +34,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gssplat_ros.prediction import INPUT_NAMES, OUTPUT_NAMES
+from gssplat_ros.export.graph_files import (
+    check_shape,
+    depth_graph_path,
+    example_inputs,
+    gaussians_graph_path,
+    onnx_file_name,
+    read_metadata,
+    set_metadata,
+)
+from gssplat_ros.export.graphs import DepthGraph, ExportWrapper, GaussiansGraph, PoolingInputsGraph
+from gssplat_ros.export.quantize import quantize_export
+from gssplat_ros.model.checkpoint import load_model
+from gssplat_ros.model.depth import CostRegularizer
+from gssplat_ros.model.depth_refine import refine_depth
+from gssplat_ros.model.network import pool_on_host
+from gssplat_ros.prediction import (
+    DEPTH_GRAPH_OUTPUTS,
+    GAUSSIANS_GRAPH_INPUTS,
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    POOLING_INPUT_OUTPUTS,
+    REFINED_DEPTH_INPUT,
+)
 from gssplat_ros.runtime.engine_cache import file_sha256
+from gssplat_ros.weights import WEIGHTS_DIR, checkpoint_stem, default_checkpoint
+
+# what other modules import from here besides export_onnx (the file helpers live in graph_files.py)
+__all__ = ["ExportResult", "check_shape", "depth_graph_path", "example_inputs", "export_checkpoint", "export_onnx",
+           "gaussians_graph_path", "onnx_file_name", "read_metadata", "set_metadata"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18  # opset-20 GridSample gave wrong results on TensorRT 10.13; 18 is correct everywhere
-PRECISIONS = ("fp32", "fp16", "int8")  # int8: onnxruntime on the CPU only (scatter="host"; export/quantize.py)
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: onnxruntime on the CPU only (scatter="host"; gssplat_ros/export/quantize.py)
 # How the voxel pooling scatters: "elements" (one graph with ScatterElements, runs everywhere incl. TensorRT)
 # or "host" (for onnxruntime on the CPU: two graphs, the pooling between them on the host in torch).
 # onnxruntime's CPU kernels have no scatter-add that is fast and correct on several threads:
@@ -69,23 +97,6 @@ class ExportResult:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------------------------ names
-def onnx_file_name(name: str, views: int, width: int, height: int, precision: str = "fp32",
-                   scatter: str = "elements") -> str:
-    """`<name>_v<V>_<W>x<H>_<precision>[_host].onnx`, e.g. tiny_sensor_v4_160x120_fp32.onnx."""
-    suffix = "" if scatter == "elements" else f"_{scatter}"
-    return f"{name}_v{views}_{width}x{height}_{precision}{suffix}.onnx"
-
-
-def check_shape(views: int, width: int, height: int) -> None:
-    """Raise ValueError naming the bad argument (V >= 2; W, H positive multiples of 4)."""
-    if views < 2:
-        raise ValueError(f"views must be >= 2, got {views}")
-    for name, value in (("width", width), ("height", height)):
-        if value <= 0 or value % 4:
-            raise ValueError(f"{name} must be a positive multiple of 4, got {value}")
-
-
 def git_revision(path: Union[str, Path, None] = None) -> str:
     """The git commit hash of the source tree (or 'unknown' outside a checkout)."""
     root = Path(path) if path else Path(__file__).resolve().parent.parent
@@ -96,31 +107,6 @@ def git_revision(path: Union[str, Path, None] = None) -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-# ------------------------------------------------------------------------------------------------ inputs
-def example_inputs(views: int, width: int, height: int, depth_mode: str = "sensor", seed: int = 0) -> tuple[Tensor, ...]:
-    """Plausible positional inputs for tracing and quick checks: a camera arc, smooth images and depth.
-
-    Returns (images [V,3,H,W], K [V,3,3], world_from_cam [V,4,4], cam_from_world [V,4,4]) plus depth
-    [V,1,H,W] metres in sensor mode.
-    """
-    from gssplat_ros.cameras import look_at, make_K, rigid_inverse
-
-    g = torch.Generator().manual_seed(seed)
-    poses = []
-    for i in range(views):
-        a = 2.0 * math.pi * i / views
-        eye = (0.3 * math.cos(a), 0.15 * math.sin(a), 1.2 + 0.1 * math.sin(a))
-        poses.append(look_at(eye, (0.0, 2.5, 1.0)))
-    world_from_cam = torch.stack(poses)
-    K = make_K(0.9 * width, 0.9 * width, width / 2.0, height / 2.0)[None].repeat(views, 1, 1)
-    low = torch.rand(views, 3, max(1, height // 4), max(1, width // 4), generator=g)
-    images = torch.nn.functional.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
-    coarse = torch.rand(views, 1, max(1, height // 8), max(1, width // 8), generator=g)
-    depth = 1.5 + 2.0 * torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear")
-    args = (images, K, world_from_cam, rigid_inverse(world_from_cam))
-    return (*args, depth) if depth_mode == "sensor" else args
 
 
 # ------------------------------------------------------------------------------------------------ fp16
@@ -161,18 +147,6 @@ def to_mixed_fp16(net: nn.Module) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------------------ export
-def gaussians_graph_path(path: Union[str, Path]) -> Path:
-    """The second file of a scatter="host" export, next to the first: `<stem>_gaussians.onnx`."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}_gaussians.onnx")
-
-
-def depth_graph_path(path: Union[str, Path]) -> Path:
-    """The depth graph of a scatter="host" export that refines on the host, next to the first: `<stem>_depth.onnx`."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}_depth.onnx")
-
-
 def export_onnx(
     net: nn.Module,
     path: Union[str, Path],
@@ -192,7 +166,7 @@ def export_onnx(
         path: output file; written atomically (a temporary file renamed into place).
         views, width, height: the fixed window shape of the graph.
         precision: "fp32", "fp16" (mixed: see the module docstring) or "int8" (scatter="host" only: the fp32
-            pair quantised, calibrated on generated scenes; export/quantize.py).
+            pair quantised, calibrated on generated scenes; gssplat_ros/export/quantize.py).
         opset: ONNX opset (18 by default; TensorRT 10.3 reads 9..20).
         slim: simplify the graph with onnxslim (constant folding, dead-node removal).
         metadata: extra metadata_props entries (values JSON-encoded unless already strings).
@@ -206,19 +180,6 @@ def export_onnx(
         ValueError: bad shape or precision.
         onnx.checker.ValidationError: the written graph is not valid ONNX.
     """
-    from gssplat_ros.model.depth_refine import refine_depth
-    from gssplat_ros.model.network import (
-        DEPTH_GRAPH_OUTPUTS,
-        GAUSSIANS_GRAPH_INPUTS,
-        POOLING_INPUT_OUTPUTS,
-        REFINED_DEPTH_INPUT,
-        DepthGraph,
-        ExportWrapper,
-        GaussiansGraph,
-        PoolingInputsGraph,
-        pool_on_host,
-    )
-
     check_shape(views, width, height)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -227,10 +188,13 @@ def export_onnx(
     if precision == "int8":
         if scatter != "host":
             raise ValueError("int8 is for onnxruntime on the CPU: export it with scatter='host' (--scatter host)")
-        from export.quantize import quantize_export
-
         t0 = time.perf_counter()
-        nodes = quantize_export(net, path, views, width, height, opset, slim, metadata)
+
+        def export_fp32_pair(fp32_path: Path) -> Path:
+            return export_onnx(net, fp32_path, views, width, height, "fp32", opset, slim, metadata=metadata,
+                               scatter="host").path  # fmt: skip
+
+        nodes = quantize_export(net, path, views, width, height, export_fp32_pair)
         return ExportResult(Path(path), time.perf_counter() - t0, nodes, read_metadata(path))
     cfg = net.cfg
     t0 = time.perf_counter()
@@ -288,7 +252,6 @@ FOLD_PLANES_UP_TO = 8
 
 
 def fold_cost_convs(net: nn.Module) -> None:
-    from gssplat_ros.model.depth import CostRegularizer
 
     for module in net.modules():
         if isinstance(module, CostRegularizer):
@@ -298,7 +261,7 @@ def fold_cost_convs(net: nn.Module) -> None:
 def _write_graph(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], path: Path,
                  opset: int, slim: bool, meta: dict[str, str], doc: str) -> int:
     """Trace `module` on `args`, check it and write it atomically to `path`; returns the node count."""
-    import onnx
+    import onnx  # lazy: onnx is an optional dependency (the export extra)
 
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
         raw = Path(tmp) / "raw.onnx"
@@ -330,8 +293,7 @@ def fill_uniform_constants(model, min_bytes: int = 1 << 16) -> int:
     which bloats the file and every runtime's copy of it; a ConstantOfShape builds the same tensor at run
     time from its shape. onnxslim's folding keeps them, so this runs after it.
     """
-    import numpy as np
-    import onnx
+    import onnx  # lazy: onnx is an optional dependency (the export extra)
     from onnx import helper, numpy_helper
 
     replaced = 0
@@ -360,7 +322,7 @@ def fill_uniform_constants(model, min_bytes: int = 1 << 16) -> int:
 
 def slim_model(model):
     """onnxslim simplification; graph input and output names are kept."""
-    import onnxslim
+    import onnxslim  # lazy: optional, only for --slim
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -404,30 +366,6 @@ def graph_metadata(cfg, views: int, width: int, height: int, precision: str, ops
     }
 
 
-def set_metadata(model, meta: dict[str, str]) -> None:
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-
-
-def read_metadata(path_or_model) -> dict[str, Any]:
-    """metadata_props of an exported encoder, with the JSON and integer fields decoded."""
-    import onnx
-
-    model = path_or_model
-    if not isinstance(model, onnx.ModelProto):
-        model = onnx.load(str(path_or_model), load_external_data=False)
-    meta: dict[str, Any] = {p.key: p.value for p in model.metadata_props}
-    for key in ("class_names", "input_names", "output_names", "model_config"):
-        if key in meta:
-            meta[key] = json.loads(meta[key])
-    for key in ("num_classes", "views", "width", "height", "opset"):
-        if key in meta:
-            meta[key] = int(meta[key])
-    return meta
-
-
 # ------------------------------------------------------------------------------------------------ checkpoints
 def checkpoint_name(stem: Union[str, Path]) -> str:
     return Path(stem).name
@@ -450,15 +388,10 @@ def export_checkpoint(
     `out` is a file, a directory, or None (next to the checkpoint, or the current directory for the
     shipped weights); a directory gets the standard file name (`onnx_file_name`). The checkpoint's sha256 goes into the metadata.
     """
-    from gssplat_ros.model.checkpoint import load_model
-    from gssplat_ros.weights import checkpoint_stem, default_checkpoint
-
     stem = checkpoint_stem(checkpoint) if checkpoint else default_checkpoint(depth_mode)
     net, _ = load_model(stem)
     name = onnx_file_name(checkpoint_name(stem), views, width, height, precision, scatter)
     if out is None:  # next to the checkpoint; the current directory for the (packaged) shipped weights
-        from gssplat_ros.weights import WEIGHTS_DIR
-
         path = (Path.cwd() if stem.parent.resolve() == WEIGHTS_DIR else stem.parent) / name
     else:
         out = Path(out)

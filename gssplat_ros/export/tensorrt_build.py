@@ -4,12 +4,12 @@ Usage:
     result = build_engine("tiny_sensor_v4_160x120_fp32.onnx", "tiny_sensor_v4_160x120_fp16.engine",
                           BuildConfig(precision="fp16", workspace_mb=2048, timing_cache="trt.cache"))
 
-    python -m export tensorrt --onnx tiny_sensor_v4_160x120_fp32.onnx --fp16 --timing-cache trt.cache
+    python -m gssplat_ros.export tensorrt --onnx tiny_sensor_v4_160x120_fp32.onnx --fp16 --timing-cache trt.cache
 
 Build from the fp32 ONNX: with `precision="fp16"` the FP16 builder flag lets TensorRT run the
 convolutional trunk in half precision while the geometry layers (unprojection, voxel hashing and
 pooling, Gaussian decoding) are pinned to float32 by precision constraints, the same split as the fp16
-ONNX export (see export/onnx_export.py). Without TensorRT installed every entry point raises one
+ONNX export (see gssplat_ros/export/onnx_export.py). Without TensorRT installed every entry point raises one
 TensorRTUnavailable error that says so.
 """
 
@@ -22,6 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
+
+from gssplat_ros.export.graph_files import read_metadata
+from gssplat_ros.export.trt_ops import assert_tensorrt_compatible
+from gssplat_ros.runtime.tensorrt_runtime import TensorRTUnavailable, require_tensorrt
+
+__all__ = ["BuildConfig", "BuildResult", "EngineBuildError", "TensorRTUnavailable", "build_engine", "require_tensorrt",
+           "tensorrt_version"]
 
 log = logging.getLogger(__name__)
 
@@ -38,28 +45,8 @@ FP16_SCOPES = (
 )
 
 
-class TensorRTUnavailable(RuntimeError):
-    """TensorRT (the `tensorrt` Python package, 10.x) is not installed or cannot load."""
-
-
 class EngineBuildError(RuntimeError):
     """The ONNX parser or the builder rejected the graph; the message carries TensorRT's reasons."""
-
-
-def require_tensorrt():
-    """Import and return the `tensorrt` module, or raise TensorRTUnavailable with one clear message."""
-    try:
-        import tensorrt as trt  # noqa: PLC0415 - optional dependency
-    except ImportError as exc:
-        raise TensorRTUnavailable(
-            "TensorRT is not available (cannot import 'tensorrt': "
-            f"{exc}); install TensorRT 10 (pip install tensorrt) on a machine with an NVIDIA GPU, "
-            "or use the onnxruntime or torch runtime"
-        ) from None
-    major = int(str(trt.__version__).split(".")[0])
-    if major < 10:
-        raise TensorRTUnavailable(f"TensorRT {trt.__version__} found; gssplat_ros needs TensorRT 10 or newer")
-    return trt
 
 
 def tensorrt_version() -> str:
@@ -137,7 +124,7 @@ def build_engine(onnx_path: Union[str, Path], engine_path: Union[str, Path], cfg
 
     Raises:
         TensorRTUnavailable: no TensorRT 10.
-        export.trt_ops.TensorRTCompatibilityError: the graph uses ops TensorRT 10.3 cannot build.
+        gssplat_ros.export.trt_ops.TensorRTCompatibilityError: the graph uses ops TensorRT 10.3 cannot build.
         EngineBuildError: the parser or the builder failed (TensorRT's messages included).
     """
     cfg = cfg or BuildConfig()
@@ -146,16 +133,12 @@ def build_engine(onnx_path: Union[str, Path], engine_path: Union[str, Path], cfg
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     if not onnx_path.exists():
         raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
-    from export.onnx_export import read_metadata
-
     if read_metadata(onnx_path).get("scatter") == "host":  # half of the onnxruntime-CPU pair: not an encoder
         raise ValueError(f"{onnx_path.name} is one graph of the onnxruntime-CPU pair (--scatter host); "
                          "TensorRT builds the portable graph (--scatter elements)")  # fmt: skip
     trt = require_tensorrt()
     warnings: list[str] = []
     if cfg.check_ops:
-        from export.trt_ops import assert_tensorrt_compatible
-
         warnings += [str(p) for p in assert_tensorrt_compatible(onnx_path)]
 
     t0 = time.perf_counter()

@@ -1,8 +1,8 @@
-"""`python -m export onnx|tensorrt|parity|check ...`: the same tool as `gssplat export ...`.
+"""`python -m gssplat_ros.export onnx|tensorrt|parity|check ...`: the same tool as `gssplat export ...`.
 
 Usage:
-    python -m export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120
-    python -m export --help
+    python -m gssplat_ros.export onnx --checkpoint runs/a/tiny_sensor --views 4 --width 160 --height 120
+    python -m gssplat_ros.export --help
 """
 
 from __future__ import annotations

@@ -36,10 +36,19 @@ import re
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
+
+from gssplat_ros.cameras import Cameras
+from gssplat_ros.data import WindowDataset
+from gssplat_ros.export.graph_files import depth_graph_path, gaussians_graph_path, read_metadata, set_metadata
+from gssplat_ros.export.parity import parity_inputs
+from gssplat_ros.prediction import REFINED_DEPTH_INPUT, EncoderInputs
+from gssplat_ros.runtime.host_pooling import HAVE_NUMBA, HostPooling
+from gssplat_ros.runtime.onnx_runtime import depth_stage_for, second_graph_feeds, session_options
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +72,13 @@ def calibration_windows(views: int, width: int, height: int, depth_mode: str, co
     From generated scenes (one window per scene, room types cycling) or, with `data`, spread over the
     windows of that root's train split.
     """
-    from gssplat_ros.prediction import EncoderInputs
-
     windows = []
     if data is None:
-        import importlib.util
-
-        if importlib.util.find_spec("numba") is None:  # parity_inputs would fall back to synthetic windows
+        if not HAVE_NUMBA:  # parity_inputs would fall back to synthetic windows
             raise RuntimeError("int8 calibration needs the scene generator (pip install numba) or a data root")
-        from export.parity import parity_inputs
-
         for index in range(count):
             windows.append(parity_inputs(views, width, height, depth_mode, seed, index).inputs)
     else:
-        from gssplat_ros.cameras import Cameras
-        from gssplat_ros.data import WindowDataset
-
         ds = WindowDataset(data, data_format, split="train", views=views, targets=1, size=(width, height),
                            sampling="fixed", max_targets=2)  # fmt: skip
         if len(ds) == 0:
@@ -152,7 +152,7 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
     windows: calibration inputs of the first graph (calibration_windows). The second graph is calibrated
     on what the first graph and the host pooling make of them. Returns out_first.
     """
-    import onnx
+    import onnx  # lazy: onnx and onnxruntime are optional dependencies (the export extra)
     import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -162,11 +162,6 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
         quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from export.onnx_export import depth_graph_path, gaussians_graph_path, read_metadata, set_metadata
-    from gssplat_ros.model.network import REFINED_DEPTH_INPUT
-    from gssplat_ros.runtime.host_pooling import HostPooling
-    from gssplat_ros.runtime.onnx_runtime import depth_stage_for, second_graph_feeds, session_options
 
     if not windows:
         raise ValueError("int8 calibration needs at least one window")
@@ -247,24 +242,21 @@ def quantize_host_pair(first: Union[str, Path], out_first: Union[str, Path], win
     return out_first
 
 
-def quantize_export(net, path: Union[str, Path], views: int, width: int, height: int, opset: int, slim: bool,
-                    metadata: Optional[dict], calibration_data: Union[str, Path, None] = None,
+def quantize_export(net, path: Union[str, Path], views: int, width: int, height: int,
+                    export_fp32_pair: Callable[[Path], Path], calibration_data: Union[str, Path, None] = None,
                     calibration_windows_count: int = CALIBRATION_WINDOWS) -> int:
-    """Export `net`'s fp32 host pair to a temporary folder and quantise it into `path`; returns the node count."""
-    import onnx
-
-    from export.onnx_export import export_onnx, gaussians_graph_path
+    """Export `net`'s fp32 host pair to a temporary folder (export_fp32_pair(first path) -> first path, the
+    exporter passed in by onnx_export so that this module does not import it back) and quantise it into
+    `path`; returns the node count."""
+    import onnx  # lazy: onnx is an optional dependency (the export extra)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-fp32-") as tmp:
-        fp32 = export_onnx(net, Path(tmp) / "encoder_fp32_host.onnx", views, width, height, "fp32", opset, slim,
-                           metadata=metadata, scatter="host").path  # fmt: skip
+        fp32 = export_fp32_pair(Path(tmp) / "encoder_fp32_host.onnx")
         windows = calibration_windows(views, width, height, net.cfg.depth_mode, calibration_windows_count,
                                       data=calibration_data)  # fmt: skip
         source = f"train windows of {calibration_data}" if calibration_data else f"generated scenes (seed {CALIBRATION_SEED})"
         quantize_host_pair(fp32, path, windows, source)
-    from export.onnx_export import depth_graph_path
-
     files = [path, gaussians_graph_path(path), depth_graph_path(path)]  # the depth graph only for a refining model
     return sum(len(onnx.load(str(p)).graph.node) for p in files if p.exists())
