@@ -27,7 +27,7 @@ setup(
     extras_require={
         "cpu": ["numba"],
         "export": ["onnx", "onnxruntime", "onnxslim"],
-        "bags": ["rosbags"],
+        "bags": ["rosbags", "mcap"],
         "test": ["pytest", "pytest-timeout"],
     },
     zip_safe=True,

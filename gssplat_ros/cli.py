@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("gssplat_ros.commands.compare_cmd", "compare two eval results image by image (paired)"),
     "bench": ("gssplat_ros.commands.bench_cmd", "benchmarks: render, encoder, node"),
     "export": ("gssplat_ros.commands.export_cmd", "export the encoder to ONNX or TensorRT"),
-    "bag": ("gssplat_ros.commands.bag_cmd", "write scenes to rosbag2 bags and play bags"),
+    "bag": ("gssplat_ros.commands.bag_cmd", "write, play, check and recover rosbag2 bags"),
     "process": ("gssplat_ros.commands.process_cmd", "run the pipeline offline over a bag"),
     "save-map": ("gssplat_ros.commands.save_map_cmd", "ask a running node to save its fused map"),
 }

@@ -183,3 +183,14 @@ class Gaussians:
         if self.features is not None:
             mask &= torch.isfinite(self.features).all(-1)
         return mask
+
+    def without_nonfinite(self) -> tuple[Gaussians, int]:
+        """The Gaussians whose every attribute is finite, and how many were dropped.
+
+        The one policy for NaN / inf (including values that overflowed when decoded, e.g. exp of a log
+        scale of 100 in float32): such a Gaussian cannot be rendered or stored meaningfully, so readers
+        and writers drop it and report the count instead of rendering black or writing garbage.
+        """
+        mask = self.finite_mask()
+        dropped = int((~mask).sum())
+        return (self if dropped == 0 else self[mask]), dropped

@@ -13,6 +13,7 @@ flat vertex element, and numpy structured arrays read and write it in a few line
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import torch
 
 from gssplat_ros.errors import DataError
 from gssplat_ros.gaussians import Gaussians, sh_degree_from_bases
+
+log = logging.getLogger(__name__)
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
@@ -64,9 +67,15 @@ def gaussians_to_array(g: Gaussians, with_labels: bool = True) -> np.ndarray:
     return arr
 
 
-def save_ply(path: str | Path, gaussians: Gaussians) -> None:
-    """Write Gaussians as a binary little-endian 3DGS PLY."""
-    arr = gaussians_to_array(gaussians)
+def save_ply(path: str | Path, gaussians: Gaussians) -> int:
+    """Write Gaussians as a binary little-endian 3DGS PLY; returns how many were written.
+
+    Gaussians with a NaN / inf attribute are dropped (counted in a warning): a viewer cannot draw them.
+    """
+    finite, dropped = gaussians.without_nonfinite()
+    if dropped:
+        log.warning("%s: dropped %d of %d Gaussians with non-finite fields", path, dropped, len(gaussians))
+    arr = gaussians_to_array(finite)
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(arr)}"]
     for name in arr.dtype.names:
         header.append(f"property {_NP_TO_PLY[arr.dtype[name].str[1:]]} {name}")
@@ -74,38 +83,84 @@ def save_ply(path: str | Path, gaussians: Gaussians) -> None:
     with open(path, "wb") as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(arr.tobytes())
+    return len(arr)
+
+
+def _parse_count(line: str, path: Path) -> int:
+    """`element NAME COUNT` -> COUNT, a non-negative decimal integer (numpy reads a negative one as 'all')."""
+    parts = line.split()
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise DataError(f"{path}: bad PLY header line '{line.strip()}' (expected 'element NAME COUNT', "
+                        "COUNT a non-negative integer)")
+    return int(parts[2])
 
 
 def _parse_header(raw: bytes, path: Path) -> tuple[str, int, list[tuple[str, str]], int]:
     end = raw.find(b"end_header")
     if not raw.startswith(b"ply") or end < 0:
         raise DataError(f"{path}: not a PLY file (missing 'ply' magic or 'end_header')")
-    body_start = raw.index(b"\n", end) + 1
-    lines = raw[:end].decode("ascii", errors="replace").splitlines()
+    newline = raw.find(b"\n", end)
+    body_start = len(raw) if newline < 0 else newline + 1
+    try:
+        lines = raw[:end].decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: PLY header is not ASCII text") from None
     fmt, count, props, in_vertex = None, None, [], False
     for line in lines[1:]:
         parts = line.split()
         if not parts or parts[0] in ("comment", "obj_info"):
             continue
         if parts[0] == "format":
-            fmt = parts[1]
+            fmt = parts[1] if len(parts) > 1 else None
         elif parts[0] == "element":
+            element_count = _parse_count(line, path)
             in_vertex = parts[1] == "vertex"
             if in_vertex:
-                count = int(parts[2])
+                count = element_count
             elif count is not None:
                 break  # other elements after vertex (faces) are ignored
+            elif element_count > 0:
+                raise DataError(f"{path}: element '{parts[1]}' before 'vertex' is not supported")
         elif parts[0] == "property" and in_vertex:
-            if parts[1] == "list" or parts[1] not in _PLY_TYPES:
-                raise DataError(f"{path}: unsupported vertex property '{line.strip()}'")
+            if len(parts) >= 2 and parts[1] == "list":
+                raise DataError(f"{path}: unsupported vertex property '{line.strip()}' (lists)")
+            if len(parts) != 3 or parts[1] not in _PLY_TYPES:
+                raise DataError(f"{path}: bad vertex property '{line.strip()}' (expected 'property TYPE NAME', "
+                                f"TYPE one of {', '.join(sorted(set(_PLY_TYPES)))})")
+            if any(name == parts[2] for name, _ in props):
+                raise DataError(f"{path}: vertex property '{parts[2]}' is declared twice")
             props.append((parts[2], _PLY_TYPES[parts[1]]))
     if fmt not in ("binary_little_endian", "binary_big_endian", "ascii") or count is None:
         raise DataError(f"{path}: PLY header lacks a supported format or a vertex element")
     return fmt, count, props, body_start
 
 
+def _read_ascii_body(body: bytes, count: int, names: list[str], path: Path) -> np.ndarray:
+    # Each vertex row needs at least one byte per field plus a separator: a header claiming more rows
+    # than the body can hold fails here, before anything of `count` rows is allocated.
+    if count * 2 * len(names) > len(body):
+        raise DataError(f"{path}: PLY header declares {count} vertices but the body holds only "
+                        f"{len(body)} bytes (truncated or a wrong count)")
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if len(lines) < count:
+        raise DataError(f"{path}: PLY header declares {count} vertices but the body has {len(lines)} rows")
+    arr = np.zeros(count, dtype=[(n, "f8") for n in names])
+    if count == 0:
+        return arr
+    rows = np.loadtxt([line.decode("ascii") for line in lines[:count]], ndmin=2)
+    if rows.shape[1] != len(names):
+        raise DataError(f"{path}: PLY rows have {rows.shape[1]} values, the header declares {len(names)}")
+    for i, n in enumerate(names):
+        arr[n] = rows[:, i]
+    return arr
+
+
 def load_ply(path: str | Path) -> Gaussians:
-    """Read a 3DGS PLY written by us or by 3DGS-compatible tools. Raises DataError if malformed."""
+    """Read a 3DGS PLY written by us or by 3DGS-compatible tools. Raises DataError (naming the file) if malformed.
+
+    Gaussians with NaN / inf fields, or fields that overflow float32 when decoded, are dropped with a
+    warning that counts them; a file where none remains is an error.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -113,6 +168,8 @@ def load_ply(path: str | Path) -> Gaussians:
         raise DataError(f"PLY file not found: {path}") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a directory, not a PLY file") from None
+    except OSError as exc:
+        raise DataError(f"cannot read PLY file {path}: {exc.strerror or exc}") from None
     fmt, count, props, start = _parse_header(raw, path)
     names = [n for n, _ in props]
     required = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"]
@@ -122,19 +179,25 @@ def load_ply(path: str | Path) -> Gaussians:
         raise DataError(f"{path}: PLY lacks the 3DGS fields {missing}")
     try:
         if fmt == "ascii":
-            rows = np.loadtxt(raw[start:].decode("ascii").splitlines()[:count], ndmin=2)
-            arr = np.zeros(count, dtype=[(n, "f8") for n in names])
-            for i, n in enumerate(names):
-                arr[n] = rows[:, i]
+            arr = _read_ascii_body(raw[start:], count, names, path)
         else:
             order = "<" if fmt == "binary_little_endian" else ">"
             dtype = np.dtype([(n, order + t) for n, t in props])
             if len(raw) - start < dtype.itemsize * count:
                 raise DataError(f"{path}: PLY body is truncated ({count} vertices declared)")
             arr = np.frombuffer(raw, dtype=dtype, count=count, offset=start)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: malformed PLY body: {exc}") from None
-    return array_to_gaussians(arr, path)
+    with np.errstate(over="ignore", invalid="ignore"):  # doubles beyond float32 become inf, then dropped
+        gaussians = array_to_gaussians(arr, path)
+    finite, dropped = gaussians.without_nonfinite()
+    if dropped == len(gaussians) and dropped > 0:
+        raise DataError(f"{path}: all {dropped} Gaussians have non-finite fields (NaN, inf, or a value that "
+                        "overflows float32, such as a log scale above 88)")
+    if dropped:
+        log.warning("%s: skipped %d of %d Gaussians with non-finite fields (NaN, inf or overflow)",
+                    path, dropped, len(gaussians))
+    return finite
 
 
 def array_to_gaussians(arr: np.ndarray, source: str | Path = "<array>") -> Gaussians:

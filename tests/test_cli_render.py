@@ -106,3 +106,48 @@ def test_bench_render_quick_prints_a_table():
     assert r.returncode == 0, r.stderr
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| cpu |")]
     assert len(rows) == 1 and "10000" in rows[0] and "160x120" in rows[0]
+
+
+def _with_bad_gaussians(good: Gaussians, n_bad: int) -> Gaussians:
+    bad = Gaussians.cat([good] * n_bad)
+    bad.means[:, 0] = float("nan")
+    bad.scales[:, 1] = float("inf")
+    return Gaussians.cat([good, bad])
+
+
+def test_render_skips_non_finite_gaussians_and_says_how_many(tmp_path, scene):
+    pytest.importorskip("numba")
+    from gssplat_ros.ply import load_ply
+
+    ply = tmp_path / "mixed.ply"
+    # Written as raw fields: save_ply itself refuses non-finite Gaussians.
+    from gssplat_ros.ply import gaussians_to_array
+
+    arr = gaussians_to_array(_with_bad_gaussians(load_ply(scene), 3))
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(arr)}"]
+    header += [f"property {'int' if n == 'label' else 'float'} {n}" for n in arr.dtype.names] + ["end_header"]
+    ply.write_bytes(("\n".join(header) + "\n").encode() + arr.tobytes())
+    cam = write_camera(tmp_path / "cam.json")
+    r = gssplat("render", ply, "--camera", cam, "--out", tmp_path / "o.png", "--backend", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "skipped 3 of 4 Gaussians" in r.stderr and "mixed.ply" in r.stderr
+    rgb = np.asarray(Image.open(tmp_path / "o.png"))
+    assert rgb[15, 20, 0] > 200  # the finite red Gaussian still renders
+
+
+@pytest.mark.parametrize("kind", ["all_nan", "overflow", "empty", "negative_count"])
+def test_render_of_a_ply_with_nothing_valid_fails_naming_the_file(tmp_path, kind):
+    names = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+             "rot_0", "rot_1", "rot_2", "rot_3"]
+    row = {"all_nan": "nan nan nan 0 0 0 3 -1 -1 -1 1 0 0 0", "overflow": "0 0 0 0 0 0 3 200 200 200 1 0 0 0",
+           "empty": None, "negative_count": "0 0 0 0 0 0 3 -1 -1 -1 1 0 0 0"}[kind]
+    count = {"empty": 0, "negative_count": -5}.get(kind, 2)
+    lines = ["ply", "format ascii 1.0", f"element vertex {count}", *(f"property float {n}" for n in names),
+             "end_header", *([row] * 2 if row else [])]
+    ply = tmp_path / "bad_scene.ply"
+    ply.write_text("\n".join(lines) + "\n")
+    cam = write_camera(tmp_path / "cam.json")
+    r = gssplat("render", ply, "--camera", cam, "--out", tmp_path / "o.png", "--backend", "cpu")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "bad_scene.ply" in r.stderr, r.stderr
+    assert not (tmp_path / "o.png").exists()

@@ -75,3 +75,99 @@ def test_truncated_and_missing(tmp_path):
         load_ply(tmp_path / "t.ply")
     with pytest.raises(DataError, match="not found"):
         load_ply(tmp_path / "nope.ply")
+
+
+_FIELDS = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+           "rot_0", "rot_1", "rot_2", "rot_3"]
+
+
+def ascii_ply(path, rows, count=None, prop_type="float", header_extra=()):
+    """An ASCII 3DGS PLY with the given rows (strings of 14 values); `count` overrides the declared count."""
+    lines = ["ply", "format ascii 1.0", f"element vertex {len(rows) if count is None else count}"]
+    lines += [f"property {prop_type} {n}" for n in _FIELDS] + list(header_extra) + ["end_header", *rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+GOOD_ROW = "1 2 3 0 0 0 0 -1 -1 -1 1 0 0 0"
+
+
+@pytest.mark.parametrize("count", ["-5", "", "abc", "1.5", "0x10"])
+def test_vertex_count_must_be_a_non_negative_integer(tmp_path, count):
+    path = ascii_ply(tmp_path / "c.ply", [GOOD_ROW] * 6, count=count)
+    with pytest.raises(DataError, match=r"c\.ply.*element vertex"):
+        load_ply(path)
+
+
+def test_negative_count_in_a_binary_ply_is_refused(tmp_path):
+    save_ply(tmp_path / "g.ply", random_gaussians(4))
+    raw = (tmp_path / "g.ply").read_bytes().replace(b"element vertex 4", b"element vertex -5")
+    (tmp_path / "n.ply").write_bytes(raw)
+    with pytest.raises(DataError, match=r"n\.ply.*non-negative"):
+        load_ply(tmp_path / "n.ply")
+
+
+def test_ascii_count_beyond_the_body_fails_fast_naming_the_file(tmp_path):
+    path = ascii_ply(tmp_path / "huge.ply", [GOOD_ROW] * 3, count=10**9)
+    with pytest.raises(DataError, match=r"huge\.ply.*declares 1000000000 vertices"):
+        load_ply(path)
+    wide_row = GOOD_ROW.replace(" ", "    ")  # long enough rows to pass the byte bound
+    path = ascii_ply(tmp_path / "short.ply", [wide_row] * 3, count=5)
+    with pytest.raises(DataError, match=r"short\.ply.*declares 5 vertices but the body has 3 rows"):
+        load_ply(path)
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["property float"], "bad vertex property"),
+        (["property float16 w"], "bad vertex property"),
+        (["property float x"], "declared twice"),
+        (["property list uchar int idx"], "lists"),
+    ],
+)
+def test_property_lines_are_checked(tmp_path, extra, match):
+    path = ascii_ply(tmp_path / "p.ply", [GOOD_ROW + " 0"], header_extra=extra)
+    with pytest.raises(DataError, match=rf"p\.ply.*{match}"):
+        load_ply(path)
+
+
+def test_rows_with_the_wrong_width_name_the_file(tmp_path):
+    path = ascii_ply(tmp_path / "w.ply", ["1 2 3 0 0 0 0 -1 -1 -1 1 0 0"])  # 13 of 14 values
+    with pytest.raises(DataError, match=r"w\.ply"):
+        load_ply(path)
+
+
+def test_non_finite_and_overflowing_gaussians_are_skipped_with_a_count(tmp_path, caplog):
+    rows = [
+        GOOD_ROW,
+        "nan 2 3 0 0 0 0 -1 -1 -1 1 0 0 0",  # NaN position
+        "1 2 3 0 0 0 0 100 -1 -1 1 0 0 0",  # exp(100) overflows float32
+        "1 2 3 1e300 0 0 0 -1 -1 -1 1 0 0 0",  # a double beyond float32
+        "1 2 3 0 0 0 nan -1 -1 -1 1 0 0 0",  # NaN opacity
+    ]
+    path = ascii_ply(tmp_path / "mixed.ply", rows, prop_type="double")
+    with caplog.at_level("WARNING"):
+        g = load_ply(path)
+    assert len(g) == 1 and g.means.tolist() == [[1.0, 2.0, 3.0]]
+    assert bool(g.finite_mask().all())
+    assert "mixed.ply: skipped 4 of 5 Gaussians" in caplog.text
+
+
+def test_a_ply_with_no_finite_gaussian_is_an_error(tmp_path):
+    path = ascii_ply(tmp_path / "allbad.ply", ["inf 0 0 0 0 0 0 -1 -1 -1 1 0 0 0"] * 2)
+    with pytest.raises(DataError, match=r"allbad\.ply: all 2 Gaussians have non-finite fields"):
+        load_ply(path)
+
+
+def test_save_ply_drops_non_finite_gaussians_with_a_count(tmp_path, caplog):
+    g = random_gaussians(6)
+    g.means[1, 0] = float("nan")
+    g.scales[4, 2] = float("inf")
+    with caplog.at_level("WARNING"):
+        written = save_ply(tmp_path / "s.ply", g)
+    assert written == 4 and "dropped 2 of 6" in caplog.text
+    back = load_ply(tmp_path / "s.ply")
+    assert len(back) == 4 and bool(back.finite_mask().all())
+    keep = torch.tensor([True, False, True, True, False, True])
+    assert torch.allclose(back.means, g.means[keep])

@@ -24,6 +24,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
 from gssplat_ros.bags import msgs
+from gssplat_ros.bags.mcap_check import bag_mcap_files, damage_hint
 from gssplat_ros.bags.scene_bag import TOPIC_CAMERA_INFO, TOPIC_DEPTH, TOPIC_IMAGE, TOPIC_POSE, _resize_nearest
 from gssplat_ros.errors import DataError
 from gssplat_ros.window import Frame
@@ -68,18 +69,29 @@ class BagReader(Reader):
         return self
 
 
-def open_bag(path: str | Path) -> BagReader:
-    """An opened rosbags Reader for a bag directory, .mcap or .db3 file; raises DataError with one clear line."""
+def open_bag(path: str | Path, verify: bool = True) -> BagReader:
+    """An opened rosbags Reader for a bag directory, .mcap or .db3 file; raises DataError with one clear line.
+
+    Args:
+        verify: first check every CRC an MCAP file carries and that it is complete (one read of the
+            file): a corrupted chunk or a truncated file is refused, naming the file and byte offset,
+            with the `gssplat bag recover` command that salvages it, instead of being half processed.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"bag not found: {path}")
     if path.is_dir() and not (path / "metadata.yaml").exists():
+        if bag_mcap_files(path):  # a recorder killed before closing leaves no metadata.yaml
+            raise DataError(damage_hint(path) or f"{path}: no metadata.yaml (the recording was not closed?); "
+                            f"`gssplat bag recover {path} NEW_BAG` writes a complete bag from its MCAP files")
         raise DataError(f"{path} is not a rosbag2 bag: no metadata.yaml")
+    if verify and (hint := damage_hint(path)):
+        raise DataError(hint)
     try:
         reader = BagReader(path)
         reader.open()
     except (ReaderError, OSError, ValueError, KeyError) as exc:
-        raise DataError(f"cannot open bag {path}: {exc}") from None
+        raise DataError(damage_hint(path) or f"cannot open bag {path}: {exc}") from None
     return reader
 
 

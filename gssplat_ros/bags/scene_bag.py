@@ -19,6 +19,7 @@ Topics (header stamps = bag times = start_s + k / rate_hz for the k-th valid fra
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -159,9 +160,32 @@ def _qos_reliable(depth: int):
     )
 
 
+@functools.cache
+def _sealing_writer_class():
+    from rosbags.rosbag2 import Writer
+
+    from gssplat_ros.bags.mcap_check import bag_mcap_files, seal_mcap_crcs
+
+    class SealingWriter(Writer):
+        """A rosbags Writer whose MCAP files get their CRCs on close (rosbags writes none): a flipped bit
+        in a bag we wrote is then found by any MCAP reader instead of read as data."""
+
+        def close(self) -> None:
+            super().close()
+            for file in bag_mcap_files(self.path):
+                seal_mcap_crcs(file)
+
+    return SealingWriter
+
+
 def open_writer(path: Path, storage: str, version: int = 8):
-    """A rosbags rosbag2 Writer, opened; raises DataError for an existing path or a bad storage name."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
+    """A rosbags rosbag2 Writer, opened; raises DataError for an existing path or a bad storage name.
+
+    MCAP files are written with chunk, data and summary CRCs.
+    """
+    from rosbags.rosbag2 import StoragePlugin
+
+    Writer = _sealing_writer_class()  # noqa: N806
 
     plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
     if storage not in plugins:

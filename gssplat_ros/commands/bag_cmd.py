@@ -1,8 +1,10 @@
-"""`gssplat bag write-scene SCENE_DIR OUT_BAG` and `gssplat bag play BAG`: rosbag2 tools without `ros2 bag`.
+"""`gssplat bag write-scene | play | info | recover`: rosbag2 tools without `ros2 bag`.
 
 Usage:
     gssplat bag write-scene scenes/scene_0000 scene_bag --rate 10 [--format sqlite3] [--depth-encoding 16UC1]
     gssplat bag play scene_bag --rate 2 --loop --clock [--topics /camera/image_raw /camera/pose] [--qos sensor_data]
+    gssplat bag info scene_bag                  # topics, counts, duration; every MCAP CRC checked
+    gssplat bag recover cut_bag fixed_bag       # a truncated / corrupted MCAP bag -> a new valid bag
 """
 
 from __future__ import annotations
@@ -60,6 +62,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix", default="", help="namespace prepended to every topic")
     p.set_defaults(_bag_run=_play)
 
+    i = sub.add_parser("info", help="topics, message counts and integrity of a bag",
+                       description="List a bag's topics and counts; check every CRC its MCAP files carry and "
+                                   "that they are complete (exit 1 when damaged).")
+    i.add_argument("bag", type=Path, help="bag directory, .mcap or .db3 file")
+    i.set_defaults(_bag_run=_info)
+
+    r = sub.add_parser("recover", help="salvage a truncated or corrupted MCAP bag into a new bag",
+                       description="Copy every readable message of an MCAP bag (a recorder killed mid-run, a "
+                                   "corrupted chunk) into a new rosbag2 bag with CRCs and a metadata.yaml. "
+                                   "Chunks failing their CRC are skipped; a truncated file is read up to the cut.")
+    r.add_argument("bag", type=Path, help="damaged bag directory or .mcap file")
+    r.add_argument("out", type=Path, help="output bag directory (must not exist)")
+    r.set_defaults(_bag_run=_recover)
+
 
 def _write_scene(args: argparse.Namespace) -> int:
     from gssplat_ros.bags.scene_bag import SceneBagConfig, write_scene_bag
@@ -109,6 +125,35 @@ def _play(args: argparse.Namespace) -> int:
           + (f" in {stats.passes} passes" if args.loop else "")
           + (" (interrupted)" if stats.interrupted else ""), file=sys.stderr if stats.interrupted else sys.stdout)
     return 130 if stats.interrupted else 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from gssplat_ros.bags.frames import open_bag
+    from gssplat_ros.bags.mcap_check import bag_mcap_files, damage_hint, scan_mcap
+
+    for file in bag_mcap_files(args.bag):
+        print(scan_mcap(file).describe())
+    hint = damage_hint(args.bag) if args.bag.exists() else None
+    if hint:
+        print(f"gssplat bag info: error: {hint}", file=sys.stderr)
+        return 1
+    with open_bag(args.bag, verify=False) as reader:
+        duration_s = (reader.end_time - reader.start_time) / 1e9 if reader.message_count else 0.0
+        print(f"{args.bag}: {reader.message_count} messages, {duration_s:.2f} s")
+        for conn in sorted(reader.connections, key=lambda c: c.topic):
+            print(f"  {conn.topic}  {conn.msgtype}  x{conn.msgcount}")
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from gssplat_ros.bags.mcap_check import recover_bag
+
+    stats = recover_bag(args.bag, args.out)
+    for report in stats.reports:
+        print(report.describe(), file=sys.stderr)
+    topics = ", ".join(f"{t} x{n}" for t, n in sorted(stats.topics.items()))
+    print(f"recovered {stats.messages} messages to {args.out}: {topics}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,8 @@
 """`gssplat render SCENE.ply --camera CAMERA.json --out OUT.png [--depth-out D.npy] [--backend ...]`.
 
+Gaussians with NaN / inf fields (or fields that overflow float32, e.g. a log scale of 100) are skipped
+with a warning that counts them; a PLY where none is left, or an empty one, is an error (exit 1).
+
 CAMERA.json: {"width": W, "height": H, "fx", "fy", "cx", "cy", "camera_to_world": [[4 rows of 4]]}.
 """
 
@@ -32,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from gssplat_ros.ply import load_ply
     from gssplat_ros.render import RenderSettings, render
 
-    gaussians = load_ply(args.scene)
+    gaussians = load_ply(args.scene)  # drops (and warns about) non-finite Gaussians; raises if none is left
+    if len(gaussians) == 0:
+        raise GssplatError(f"{args.scene} holds no Gaussians: nothing to render")
     cameras = Cameras.from_json(args.camera)
     if not args.out.parent.exists():
         raise GssplatError(f"output directory does not exist: {args.out.parent}")
