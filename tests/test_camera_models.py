@@ -125,3 +125,13 @@ def test_maps_are_cached_per_calibration():
     c = CameraModel.from_camera_info(info("plumb_bob", [-0.2, 0.09, 0.001, -0.0015, -0.01]))
     assert rectifier_for(a) is rectifier_for(b)
     assert rectifier_for(a) is not rectifier_for(c)
+
+
+def test_robot_input_modules_import_without_ros():
+    import subprocess
+    import sys
+
+    code = ("import sys, gssplat_ros.camera_models, gssplat_ros.depth_registration, gssplat_ros.image_codecs, "
+            "gssplat_ros.transforms, gssplat_ros.world_check\n"
+            "assert 'rclpy' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
