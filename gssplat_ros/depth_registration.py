@@ -62,7 +62,7 @@ def register_depth(depth_m: np.ndarray, K_depth: np.ndarray, K_color: np.ndarray
     # between them after the baseline's parallax: a footprint slightly larger than the pixel closes them.
     u0, v0, z0 = project(-SPLAT_HALF_PX, -SPLAT_HALF_PX)
     u1, v1, z1 = project(SPLAT_HALF_PX, SPLAT_HALF_PX)
-    _, _, z_centre = project(0.0, 0.0)
+    centre_u, centre_v, z_centre = project(0.0, 0.0)
     in_front = (z0 > 0) & (z1 > 0) & (z_centre > 0)
     # Colour pixels whose centres fall in the half-open footprint [min, max).
     lo_u = np.ceil(np.minimum(u0, u1))
@@ -70,7 +70,6 @@ def register_depth(depth_m: np.ndarray, K_depth: np.ndarray, K_color: np.ndarray
     lo_v = np.ceil(np.minimum(v0, v1))
     hi_v = np.ceil(np.maximum(v0, v1)) - 1
     # A footprint smaller than a colour pixel still lands on the nearest pixel.
-    centre_u, centre_v, _ = project(0.0, 0.0)
     small_u = hi_u < lo_u
     small_v = hi_v < lo_v
     with np.errstate(invalid="ignore"):
@@ -83,11 +82,13 @@ def register_depth(depth_m: np.ndarray, K_depth: np.ndarray, K_color: np.ndarray
     lo_u, hi_u, lo_v, hi_v, zc = (a[keep] for a in (lo_u, hi_u, lo_v, hi_v, z_centre))
     hi_u = np.minimum(hi_u, lo_u + MAX_SPLAT_PX - 1)
     hi_v = np.minimum(hi_v, lo_v + MAX_SPLAT_PX - 1)
+    targets, depths = [], []
     for dv in range(MAX_SPLAT_PX):
         for du in range(MAX_SPLAT_PX):
             cu, cv = lo_u + du, lo_v + dv
             sel = (cu <= hi_u) & (cv <= hi_v) & (cu >= 0) & (cu < width) & (cv >= 0) & (cv < height)
-            if sel.any():
-                np.minimum.at(out, (cv[sel] * width + cu[sel]).astype(np.int64), zc[sel])
+            targets.append((cv[sel] * width + cu[sel]).astype(np.int64))
+            depths.append(zc[sel])
+    np.minimum.at(out, np.concatenate(targets), np.concatenate(depths))  # z-buffer: the nearest surface wins
     out[~np.isfinite(out)] = 0.0
     return out.reshape(height, width).astype(np.float32)
