@@ -131,7 +131,7 @@ def test_bad_input_is_dropped_and_node_keeps_serving(ckpt, frames, case):
             "huge_image": "image_too_large", "depth_zeros_nan": None,
         }[case]
         if case == "unknown_encoding":
-            h.publish_frame(t, rgb, K, pose, depth, encoding="yuv422")
+            h.publish_frame(t, rgb, K, pose, depth, encoding="nv21")  # an encoding the node does not decode
         elif case == "size_mismatch":
             h.publish_frame(t, rgb, K, pose, depth, info_size=(W * 2, H * 2))
         elif case in ("zero_intrinsics", "nan_intrinsics"):

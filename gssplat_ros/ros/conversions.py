@@ -2,6 +2,10 @@
 
 Usage:
     rgb = image_to_numpy(msg)                          # [H, W, 3] uint8 from rgb8/bgr8/rgba8/bgra8/mono8
+    rgb = color_image(msg)                             # also mono16, yuv422 (UYVY/YUY2), bayer_*8
+    rgb = compressed_color_image(msg)                  # sensor_msgs/CompressedImage jpeg/png
+    depth_m = compressed_depth_image(msg)              # CompressedImage "16UC1; compressedDepth png" / 32FC1
+    rect = camera_rectifier(info_msg)                  # camera_models.Rectifier for the CameraInfo's K, D, R, P
     world_from_cam = pose_msg_to_matrix(msg.pose)      # [4, 4], raises ConversionError for bad quaternions
     cloud = gaussians_to_cloud_msg(g, header)          # sensor_msgs/PointCloud2 (cloud_layout fields)
 
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from gssplat_ros import image_codecs
 from gssplat_ros.bags import msgs as field_codec
+from gssplat_ros.camera_models import CameraModel, CameraModelError, Rectifier, rectifier_for
 from gssplat_ros.cloud_layout import CLOUD_FIELDS, POINT_STEP, gaussians_to_cloud_array
 from gssplat_ros.errors import DataError
 from gssplat_ros.gaussians import Gaussians
@@ -68,14 +74,33 @@ def image_to_numpy(msg) -> np.ndarray:
 
 
 def color_image(msg) -> np.ndarray:
-    """Colour input -> [H, W, 3] uint8 RGB (mono8 replicated); ConversionError otherwise."""
-    enc = msg.encoding.lower()
-    if enc not in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
-        raise ConversionError("bad_encoding", f"unsupported image encoding {msg.encoding!r}")
+    """Colour input -> [H, W, 3] uint8 RGB (mono replicated; Bayer demosaiced; YUV converted).
+
+    Encodings: image_codecs.COLOR_ENCODINGS. Raises ConversionError (bad_encoding, bad_image_size).
+    """
     try:
-        return field_codec.image_from_msg(msg)
-    except DataError as exc:
-        raise ConversionError("bad_image_size", str(exc)) from None
+        return image_codecs.decode_color(msg)
+    except image_codecs.ImageDecodeError as exc:
+        raise ConversionError(exc.reason, str(exc)) from None
+
+
+def compressed_color_image(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png, image_transport `compressed`) -> [H, W, 3] uint8 RGB.
+
+    Raises ConversionError with reason bad_compressed (data that does not decode) or bad_encoding.
+    """
+    try:
+        return image_codecs.decode_compressed_color(msg)
+    except image_codecs.ImageDecodeError as exc:
+        raise ConversionError(exc.reason, str(exc)) from None
+
+
+def compressed_depth_image(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (image_transport `compressedDepth`, png) -> [H, W] float32 metres, 0 invalid."""
+    try:
+        return image_codecs.decode_compressed_depth(msg)
+    except image_codecs.ImageDecodeError as exc:
+        raise ConversionError(exc.reason, str(exc)) from None
 
 
 def depth_image(msg) -> np.ndarray:
@@ -109,6 +134,18 @@ def camera_info_to_K(msg, image_width: int, image_height: int) -> np.ndarray:
     if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ConversionError("bad_intrinsics", "camera_info K must be finite with fx, fy > 0")
     return K
+
+
+def camera_rectifier(msg, rectified_input: bool = False) -> Rectifier:
+    """sensor_msgs/CameraInfo -> the cached Rectifier of its full model (K, D, R, P; see camera_models).
+
+    Raises ConversionError with reason unknown_distortion_model, bad_distortion, bad_intrinsics or
+    bad_camera_info.
+    """
+    try:
+        return rectifier_for(CameraModel.from_camera_info(msg), rectified_input)
+    except CameraModelError as exc:
+        raise ConversionError(exc.reason, str(exc)) from None
 
 
 def camera_info_msg(K: np.ndarray, width: int, height: int, header):
