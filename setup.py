@@ -21,9 +21,9 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.json")),
     ],
-    install_requires=["numpy", "torch", "pyyaml", "safetensors", "pillow", "jaxtyping", "scipy"],
+    install_requires=["numpy", "torch", "pyyaml", "safetensors", "pillow", "jaxtyping", "scipy", "opencv-python-headless"],
     extras_require={
         "cpu": ["numba"],
         "export": ["onnx", "onnxruntime", "onnxslim"],

@@ -146,7 +146,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
-    from gssplat_ros.bags.mcap_check import recover_bag
+    from gssplat_ros.bags.recover import recover_bag
 
     stats = recover_bag(args.bag, args.out)
     for report in stats.reports:
