@@ -9,7 +9,8 @@ With message_filters importable (a ROS install) its ApproximateTimeSynchronizer 
 no message_filters on PyPI): each input keeps up to `queue_size` messages keyed by stamp (the
 oldest dropped first); when a message arrives, for every other input the candidates within `slop`
 of its stamp are taken nearest first, the first combination whose stamps span less than `slop` is
-emitted, and the emitted messages leave their queues. A message never waits for a newer one that
+emitted, and the emitted messages leave their queues. A message older than a full queue's
+keep is trimmed on arrival and never emitted; `add` never raises on any order of stamps. A message never waits for a newer one that
 could be closer: it is emitted as soon as a combination within `slop` exists.
 """
 
@@ -43,6 +44,10 @@ class ApproximateSync:
             queue[stamp] = msg
             while len(queue) > self.queue_size:
                 del queue[min(queue)]
+            if stamp not in queue:
+                # Older than every message kept (time jumped back into a full queue): trimmed on
+                # arrival, so it cannot be matched; message_filters skips such a combination too.
+                return
             others = [q for i, q in enumerate(self.queues) if i != index]
             candidates = []
             for q in others:
