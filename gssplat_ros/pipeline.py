@@ -11,6 +11,7 @@ The node calls exactly these methods; `predict` and `render` are the heavy ones 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from gssplat_ros.cameras import Cameras
 from gssplat_ros.gaussian_map import GaussianMap
 from gssplat_ros.gaussians import Gaussians
 from gssplat_ros.prediction import EncoderInputs, Prediction
-from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.render import RenderSettings, check_backend, render
 from gssplat_ros.runtime import make_runtime
-from gssplat_ros.window import Frame, FrameError, KeyframeWindow, Window
+from gssplat_ros.window import Frame, FrameError, FrameLimits, KeyframeWindow, Window
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class PipelineConfig:
     keyframe_translation_m: float = 0.05
     keyframe_rotation_deg: float = 5.0
     max_input_pixels: int = 4096 * 2160  # larger images are dropped (a 4K frame still passes)
+    max_abs_position_m: float = 100_000.0  # poses further from the origin are dropped (bad_pose)
+    min_depth_m: float = 0.05  # input depth outside [min_depth_m, max_depth_m] is invalid
+    max_depth_m: float = 100.0
+    min_valid_depth_fraction: float = 0.05  # frames with less valid depth are dropped (depth_invalid)
     min_opacity: float = 0.02  # Gaussians below this are dropped from clouds and the map
     label_min_alpha: float = 0.5  # rendered pixels below this alpha are UNLABELED
     near_m: float = 0.05
@@ -86,8 +91,11 @@ class Pipeline:
             height=cfg.model_height,
             min_translation_m=cfg.keyframe_translation_m,
             min_rotation_deg=cfg.keyframe_rotation_deg,
-            max_pixels=cfg.max_input_pixels,
+            limits=FrameLimits(max_pixels=cfg.max_input_pixels, max_abs_position_m=cfg.max_abs_position_m,
+                               min_depth_m=cfg.min_depth_m, max_depth_m=cfg.max_depth_m,
+                               min_valid_depth_fraction=cfg.min_valid_depth_fraction),
         )
+        check_backend(cfg.render_backend)  # before loading a model: a missing renderer is a start-up error
         self._runtimes: dict[str, object] = {}
         # Load eagerly what we know we need, so a bad checkpoint fails at start-up, not mid-stream.
         for mode in ("sensor", "estimated") if cfg.depth_mode == "auto" else (cfg.depth_mode,):
@@ -136,6 +144,8 @@ class Pipeline:
     # ----------------------------------------------------------------- window
     def add_frame(self, frame: Frame) -> bool:
         """Offer a frame to the window; True when it became a keyframe. Raises FrameError."""
+        if self.cfg.depth_mode == "estimated" and frame.depth is not None:
+            frame = dataclasses.replace(frame, depth=None)  # unused: its validity must not drop the frame
         return self.window.offer(frame)
 
     def reset(self) -> None:

@@ -58,6 +58,10 @@ class NodeConfig:
     keyframe_translation_m: float = 0.05
     keyframe_rotation_deg: float = 5.0
     max_input_pixels: int = 4096 * 2160
+    max_abs_position_m: float = 100_000.0  # poses further from the world origin are dropped (bad_pose)
+    min_depth_m: float = 0.05  # input depth outside [min_depth_m, max_depth_m] is invalid
+    max_depth_m: float = 100.0
+    min_valid_depth_fraction: float = 0.05  # less valid depth drops the frame (depth_invalid)
     floor_z_m: float = 0.0  # world z of the floor (the semantic height cues assume 0)
     semantic_scales: str = "auto"  # auto | scales such as "1.0 0.5" (class logits averaged over them)
     # outputs
@@ -72,10 +76,15 @@ class NodeConfig:
     map_voxel_m: float = 0.05
     map_max_gaussians: int = 500_000
     map_publish_period_s: float = 2.0
-    map_save_path: str = ""  # saved here on shutdown when set
+    map_save_dir: str = ""  # ~/save_map writes only inside this directory; "" = saving off
+    map_file_name: str = "map.ply"  # the PLY in map_save_dir that ~/save_map (and shutdown) write
+    save_map_on_shutdown: bool = False
     # housekeeping
     diagnostics_period_s: float = 1.0
     warn_throttle_s: float = 5.0
+    health_window_s: float = 10.0  # diagnostics rates and drop fractions cover this many recent seconds
+    stale_input_s: float = 5.0  # no input for this long: diagnostics STALE
+    no_render_error_s: float = 10.0  # frames arrive but nothing rendered for this long: diagnostics ERROR
 
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(
@@ -84,6 +93,8 @@ class NodeConfig:
             render_backend=self.render_backend, window_size=self.window_size, model_width=self.model_width,
             model_height=self.model_height, keyframe_translation_m=self.keyframe_translation_m,
             keyframe_rotation_deg=self.keyframe_rotation_deg, max_input_pixels=self.max_input_pixels,
+            max_abs_position_m=self.max_abs_position_m, min_depth_m=self.min_depth_m, max_depth_m=self.max_depth_m,
+            min_valid_depth_fraction=self.min_valid_depth_fraction,
             min_opacity=self.cloud_min_opacity, fuse_map=self.fuse_map, map_voxel_m=self.map_voxel_m,
             map_max_gaussians=self.map_max_gaussians, floor_z_m=self.floor_z_m,
             semantic_scales=self.semantic_scales,
@@ -106,9 +117,12 @@ RANGES = {
     "window_size": (2, 32), "model_width": (32, 4096), "model_height": (32, 4096),
     "keyframe_translation_m": (0.0, 100.0), "keyframe_rotation_deg": (0.0, 180.0),
     "max_input_pixels": (1024, 100_000_000), "floor_z_m": (-10000.0, 10000.0),
+    "max_abs_position_m": (1.0, 1e9), "min_depth_m": (0.0, 1000.0), "max_depth_m": (0.01, 100_000.0),
+    "min_valid_depth_fraction": (0.0, 1.0),
     "render_width": (0, 8192), "render_height": (0, 8192),
     "cloud_min_opacity": (0.0, 1.0), "map_voxel_m": (0.001, 10.0), "map_max_gaussians": (1000, 100_000_000),
     "map_publish_period_s": (0.1, 3600.0), "diagnostics_period_s": (0.1, 60.0), "warn_throttle_s": (0.0, 3600.0),
+    "health_window_s": (1.0, 3600.0), "stale_input_s": (0.1, 3600.0), "no_render_error_s": (0.5, 3600.0),
 }
 
 DESCRIPTIONS = {
@@ -132,6 +146,10 @@ DESCRIPTIONS = {
     "keyframe_translation_m": "new keyframe after this much translation",
     "keyframe_rotation_deg": "new keyframe after this much rotation",
     "max_input_pixels": "larger input images are dropped",
+    "max_abs_position_m": "frames whose camera is further than this from the world origin (any axis) are dropped",
+    "min_depth_m": "input depth below this is invalid",
+    "max_depth_m": "input depth above this is invalid",
+    "min_valid_depth_fraction": "frames with a smaller fraction of valid depth pixels are dropped (depth_invalid)",
     "floor_z_m": "world z of the floor, metres: the shipped semantic models assume a z-up world with the floor at 0",
     "render_width": "rendered image width; 0 = the model width",
     "render_height": "rendered image height; 0 = the model height",
@@ -143,11 +161,16 @@ DESCRIPTIONS = {
     "map_voxel_m": "fused-map de-duplication voxel, metres",
     "map_max_gaussians": "fused-map size cap (oldest evicted first)",
     "map_publish_period_s": "period of ~/map/gaussians",
-    "map_save_path": "save the fused map to this PLY on shutdown (empty = do not)",
+    "map_save_dir": "the only directory ~/save_map writes to (empty = map saving off)",
+    "map_file_name": "PLY file name inside map_save_dir that ~/save_map writes (a bare name ending .ply)",
+    "save_map_on_shutdown": "also save the fused map to map_save_dir/map_file_name on shutdown",
     "semantic_scales": "average the class logits over encoder passes at these image scales ('1.0 0.5'); "
                        "auto: the checkpoint's semantic_reference_width decides (one scale at 160x120)",
     "diagnostics_period_s": "period of /diagnostics",
     "warn_throttle_s": "minimum seconds between repeated warnings",
+    "health_window_s": "diagnostics rates and drop fractions cover this many recent seconds",
+    "stale_input_s": "diagnostics STALE after this long without input",
+    "no_render_error_s": "diagnostics ERROR when frames arrive but nothing rendered for this long",
 }
 
 
@@ -200,5 +223,13 @@ def validate(cfg: NodeConfig) -> None:
             check_scaled_size(scales, cfg.model_width, cfg.model_height)
     except ValueError as exc:
         raise ParameterError(f"parameter 'semantic_scales': {exc}") from None
+    if cfg.min_depth_m >= cfg.max_depth_m:
+        raise ParameterError(f"min_depth_m ({cfg.min_depth_m}) must be below max_depth_m ({cfg.max_depth_m})")
+    from gssplat_ros.ros.map_saver import check_file_name  # one rule for the parameter and the save request
+
+    try:
+        check_file_name(cfg.map_file_name)
+    except ValueError as exc:
+        raise ParameterError(f"parameter 'map_file_name': {exc}") from None
     if len(cfg.palette) % 3 or not all(0 <= int(v) <= 255 for v in cfg.palette):
         raise ParameterError("parameter 'palette' must be RGB triplets of integers 0-255")

@@ -9,9 +9,10 @@ With message_filters importable (a ROS install) its ApproximateTimeSynchronizer 
 no message_filters on PyPI): each input keeps up to `queue_size` messages keyed by stamp (the
 oldest dropped first); when a message arrives, for every other input the candidates within `slop`
 of its stamp are taken nearest first, the first combination whose stamps span less than `slop` is
-emitted, and the emitted messages leave their queues. A message older than a full queue's
-keep is trimmed on arrival and never emitted; `add` never raises on any order of stamps. A message never waits for a newer one that
-could be closer: it is emitted as soon as a combination within `slop` exists.
+emitted, and the emitted messages leave their queues. A message never waits for a newer one that
+could be closer: it is emitted as soon as a combination within `slop` exists. A message older than
+everything a full queue keeps is trimmed on arrival and never emitted: `add` never raises on any
+order of stamps.
 """
 
 from __future__ import annotations
@@ -66,9 +67,11 @@ class ApproximateSync:
 
 
 def make_synchronizer(node, inputs: Sequence[tuple[type, str]], qos, queue_size: int, slop_s: float,
-                      callback: Callable[..., None], callback_group=None):
+                      callback: Callable[..., None], callback_group=None,
+                      guard: Callable[[Callable], Callable] = lambda fn: fn):
     """Subscribe to `inputs` [(msg_type, topic)] and call `callback(*msgs)` on approximately synced sets.
 
+    `guard` wraps each subscription callback (the node's catches and counts exceptions).
     Returns the object that keeps the subscriptions alive.
     """
     try:
@@ -81,7 +84,8 @@ def make_synchronizer(node, inputs: Sequence[tuple[type, str]], qos, queue_size:
     except ImportError:
         sync = ApproximateSync(len(inputs), queue_size, slop_s, callback)
         subs = [
-            node.create_subscription(t, topic, (lambda m, i=i: sync.add(m, i)), qos, callback_group=callback_group)
+            node.create_subscription(t, topic, guard(lambda m, i=i: sync.add(m, i)), qos,
+                                     callback_group=callback_group)
             for i, (t, topic) in enumerate(inputs)
         ]
         return (subs, sync)
