@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test demo bench lint clean
+.PHONY: venv test test-long demo bench lint clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,12 @@ $(STAMP): requirements.txt setup.py
 	$(PY) -c "import torch, numba, rclpy, gssplat_ros" 
 	touch $(STAMP)
 
+# `long` tests (minute-long soaks: a looped bag for minutes, 30 Hz for 60 s) run only in test-long.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not long" tests
+
+test-long: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m long tests
 
 demo: $(STAMP)
 	$(PY) -m gssplat_ros.demo --out demo_out

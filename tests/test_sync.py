@@ -198,3 +198,22 @@ def test_random_stamp_orders_never_raise_and_match_message_filters(seed):
             assert max(ns) - min(ns) < slop_ns
     tags = [c.tag for combo in got for c in combo]
     assert len(tags) == len(set(tags))  # nothing emitted twice
+
+
+def test_reset_on_jump_back_clears_the_previous_loop():
+    """A looped bag: without the reset, the full queues keep the old loop's stamps and trim every new
+    message until the stamps catch up; with it, the first new pair is emitted at once."""
+    for reset, expect_pairs in ((None, 0), (1.0, 1)):
+        got = []
+        s = ApproximateSync(2, 10, 0.05, lambda *m, got=got: got.append(m), reset_on_jump_back_s=reset)
+        for k in range(20):
+            s.add(msg(3.0 + k * 0.005), 1)
+        s.add(msg(3.5), 0)  # unmatched image of the old loop
+        got.clear()
+        s.add(msg(1.0), 1)
+        s.add(msg(1.0), 0)
+        assert len(got) == expect_pairs
+    small = ApproximateSync(2, 10, 0.05, lambda *m: None, reset_on_jump_back_s=1.0)
+    small.add(msg(2.0), 1)
+    small.add(msg(1.5), 1)  # out of order by less than the threshold: kept, no reset
+    assert small.resets == 0 and len(small.queues[1]) == 2

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
     from std_srvs.srv import Trigger
 
     ctx = Context()
@@ -32,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"gssplat save-map: no service {service} (is gssplat_node running?)", file=sys.stderr)
             return 1
         future = client.call_async(Trigger.Request())
+        executor = SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
         deadline = time.monotonic() + args.timeout
         while not future.done() and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
         if not future.done():
             print(f"gssplat save-map: {service} did not answer within {args.timeout:g} s", file=sys.stderr)
             return 1

@@ -105,7 +105,8 @@ class GssplatNode(Node):
         # Every subscription callback is guarded: an exception is counted (internal_error), never raised
         # into the executor, which would stop the node.
         self._sync = make_synchronizer(self, synced, in_qos, cfg.sync_queue_size, cfg.sync_slop_s,
-                                       self._on_synced, callback_group=inputs, guard=self._guarded)
+                                       self._on_synced, callback_group=inputs, guard=self._guarded,
+                                       reset_on_jump_back_s=cfg.sync_reset_jump_back_s)
         self.create_subscription(CameraInfo, "camera_info", self._guarded(self._on_camera_info), in_qos,
                                  callback_group=inputs)
         self.create_subscription(PoseStamped, "~/render_pose", self._guarded(self._on_render_pose), out_qos,
@@ -245,13 +246,22 @@ class GssplatNode(Node):
 
     async def _on_save_map(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Save to map_save_dir/map_file_name off the executor thread; answer when written or refused."""
-        job = self.map_saver.start(self._map_gaussians(), self.cfg.map_file_name)
-        while not job.done.is_set():  # woken by the saver's guard condition; other callbacks run meanwhile
-            await _yield_to_executor()
-        response.success, response.message = job.outcome
-        log = self.get_logger().info if response.success else self.get_logger().warn
-        log(f"save_map: {response.message}")
+        try:
+            job = self.map_saver.start(self._map_gaussians(), self.cfg.map_file_name)
+            while not job.done.is_set():  # woken by the saver's guard condition; other callbacks run meanwhile
+                await _yield_to_executor()
+            response.success, response.message = job.outcome
+        except Exception as exc:  # never into the executor
+            response.success, response.message = False, f"internal error: {type(exc).__name__}: {exc}"
+            self._drop("internal_error", f"save_map: {response.message}")
+        self._log_save(response.success, response.message)
         return response
+
+    def _log_save(self, ok: bool, message: str) -> None:
+        if ok:  # two call sites: rclpy's logger refuses a second severity from one line
+            self.get_logger().info(f"save_map: {message}")
+        else:
+            self.get_logger().warn(f"save_map: {message}")
 
     def _map_gaussians(self):
         return self.pipeline.map.gaussians() if self.pipeline.map is not None else None
@@ -335,7 +345,7 @@ class GssplatNode(Node):
     def save_map(self) -> tuple[bool, str]:
         """Save the fused map to map_save_dir/map_file_name and wait for it (shutdown)."""
         ok, message = self.map_saver.start(self._map_gaussians(), self.cfg.map_file_name).wait()
-        (self.get_logger().info if ok else self.get_logger().error)(f"save_map: {message}")
+        self._log_save(ok, message)
         return ok, message
 
     def stats(self) -> dict:

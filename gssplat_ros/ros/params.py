@@ -44,6 +44,7 @@ class NodeConfig:
     qos_depth: int = 5
     sync_queue_size: int = 10
     sync_slop_s: float = 0.05
+    sync_reset_jump_back_s: float = 1.0  # a stamp this much older than its input's newest clears the sync queues
     world_frame: str = "map"
     # model / pipeline
     checkpoint: str = ""  # "" = the shipped weights
@@ -113,7 +114,7 @@ CHOICES = {
 
 # name -> (min, max) for numbers
 RANGES = {
-    "qos_depth": (1, 1000), "sync_queue_size": (1, 1000), "sync_slop_s": (0.0, 10.0),
+    "qos_depth": (1, 1000), "sync_queue_size": (1, 1000), "sync_slop_s": (0.0, 10.0), "sync_reset_jump_back_s": (0.0, 3600.0),
     "window_size": (2, 32), "model_width": (32, 4096), "model_height": (32, 4096),
     "keyframe_translation_m": (0.0, 100.0), "keyframe_rotation_deg": (0.0, 180.0),
     "max_input_pixels": (1024, 100_000_000), "floor_z_m": (-10000.0, 10000.0),
@@ -132,6 +133,8 @@ DESCRIPTIONS = {
     "qos_depth": "input queue depth",
     "sync_queue_size": "approximate-sync queue size per input",
     "sync_slop_s": "approximate-sync slop, seconds",
+    "sync_reset_jump_back_s": "a stamp this much older than the newest on its input (a looped bag) clears the "
+                              "approximate-sync queues, seconds",
     "world_frame": "frame_id of every output",
     "checkpoint": "model checkpoint (X.safetensors + X.json); empty = the shipped weights",
     "device": "cpu, cuda or auto",
