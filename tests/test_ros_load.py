@@ -3,7 +3,6 @@ and the newest frame is the one rendered last. 10 s in `make test`; 60 s in `mak
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
