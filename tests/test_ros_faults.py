@@ -332,3 +332,20 @@ def test_start_up_errors_are_one_line_and_a_non_zero_exit(tmp_path, ckpt, case):
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("gssplat_node: cannot start:"), r.stderr
+
+
+def test_a_new_window_job_queued_before_a_reset_does_not_predict_on_the_reset_window(ckpt, frames):
+    from gssplat_ros.ros.node import RenderJob
+
+    h = Harness(base_params(ckpt))
+    try:
+        feed(h, frames[:3], start_ns=10_000_000_000)
+        assert h.wait_for(lambda: h.node.counts["predictions"] >= 1, 60)
+        h.publish_frame(1_000_000_000, *frames[3])  # time jumps back: one keyframe in the new window
+        assert h.wait_for(lambda: h.node.dropped["time_jump_back"] == 1 and len(h.node.pipeline.window) == 1, 20)
+        predictions = h.node.counts["predictions"]
+        h.node._process(RenderJob(1_000_000_000, frames[3][2], time.monotonic(), new_window=True))  # no raise
+        assert h.node.counts["stale_windows_skipped"] == 1 and h.node.counts["predictions"] == predictions
+        assert h.node.dropped["inference_error"] == 0
+    finally:
+        h.close()
