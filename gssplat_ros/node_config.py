@@ -24,6 +24,7 @@ from typing import Any
 
 from gssplat_ros.config import ConfigError, SettingSpec, check_settings, setting, setting_specs
 from gssplat_ros.data.labels import PALETTE
+from gssplat_ros.map_saver import check_file_name
 from gssplat_ros.pipeline import Pipeline, PipelineConfig
 
 # ROS parameter names that differ from the PipelineConfig field they set (the name users already have).
@@ -48,6 +49,9 @@ class NodeConfig:
     qos_depth: int = setting(5, "input queue depth", limits=(1, 1000))
     sync_queue_size: int = setting(10, "approximate-sync queue size per input", limits=(1, 1000))
     sync_slop_s: float = setting(0.05, "approximate-sync slop, seconds", limits=(0.0, 10.0))
+    sync_reset_jump_back_s: float = setting(1.0, "a stamp this much older than the newest on its input (a looped "
+                                                 "bag) clears the approximate-sync queues, seconds",
+                                            limits=(0.0, 3600.0))
     world_frame: str = setting("map", "frame_id of every output")
     # outputs
     render_width: int = setting(0, "rendered image width; 0 = the model width", limits=(0, 8192), dynamic=True)
@@ -58,11 +62,21 @@ class NodeConfig:
                                  default_factory=_default_palette)
     # fused map
     map_publish_period_s: float = setting(2.0, "period of ~/map/gaussians", limits=(0.1, 3600.0))
-    map_save_path: str = setting("", "save the fused map to this PLY on shutdown (empty = do not)")
+    map_save_dir: str = setting("", "the only directory ~/save_map writes to (empty = map saving off)")
+    map_file_name: str = setting("map.ply", "PLY file name inside map_save_dir that ~/save_map writes (a bare "
+                                            "name ending .ply)")
+    save_map_on_shutdown: bool = setting(False, "also save the fused map to map_save_dir/map_file_name on "
+                                                "shutdown")
     # housekeeping
     diagnostics_period_s: float = setting(1.0, "period of /diagnostics", limits=(0.1, 60.0))
     warn_throttle_s: float = setting(5.0, "minimum seconds between repeated warnings", limits=(0.0, 3600.0),
                                      dynamic=True)
+    health_window_s: float = setting(10.0, "diagnostics rates and drop fractions cover this many recent seconds",
+                                     limits=(1.0, 3600.0))
+    stale_input_s: float = setting(5.0, "diagnostics STALE after this long without input, seconds",
+                                   limits=(0.1, 3600.0))
+    no_render_error_s: float = setting(10.0, "diagnostics ERROR when frames arrive but nothing rendered for this "
+                                             "long, seconds", limits=(0.5, 3600.0))
 
     def validate(self) -> NodeConfig:
         """Raise ConfigError naming the first parameter that is not allowed; returns self."""
@@ -71,6 +85,10 @@ class NodeConfig:
         except ConfigError as exc:
             raise ConfigError(_ros_wording(str(exc))) from None
         check_settings(self)
+        try:
+            check_file_name(self.map_file_name)  # one rule for the parameter and the save request
+        except ValueError as exc:
+            raise ConfigError(f"'map_file_name': {exc}") from None
         if len(self.palette) % 3 or not all(0 <= int(v) <= 255 for v in self.palette):
             raise ConfigError("'palette' must be RGB triplets of integers 0-255")
         return self

@@ -25,10 +25,10 @@ from gssplat_ros.config import ConfigError, check_settings, setting
 from gssplat_ros.gaussian_map import GaussianMap
 from gssplat_ros.gaussians import Gaussians
 from gssplat_ros.prediction import EncoderInputs, Prediction
-from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.render import RenderSettings, check_backend, render
 from gssplat_ros.runtime.semantic_scales import AUTO, check_scaled_size, parse_scales
 from gssplat_ros.runtime_factory import make_runtime
-from gssplat_ros.window import Frame, FrameError, KeyframeWindow, Window
+from gssplat_ros.window import Frame, FrameError, FrameLimits, KeyframeWindow, Window
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,21 @@ class PipelineConfig:
                                   choices=("auto", "cpu", "gsplat"))
     window_size: int = setting(4, "V, the number of keyframes in the window", limits=(2, 32))
     # images are resized to the model size (intrinsics scaled)
-    model_width: int = setting(160, "model input width, pixels (divisible by 4)", limits=(16, 4096))
-    model_height: int = setting(120, "model input height, pixels (divisible by 4)", limits=(16, 4096))
+    model_width: int = setting(160, "model input width, pixels (divisible by 4)", limits=(8, 4096))
+    model_height: int = setting(120, "model input height, pixels (divisible by 4)", limits=(8, 4096))
     keyframe_translation_m: float = setting(0.05, "new keyframe after this much translation, metres",
                                             limits=(0.0, 100.0))
     keyframe_rotation_deg: float = setting(5.0, "new keyframe after this much rotation, degrees",
                                            limits=(0.0, 180.0))
     max_input_pixels: int = setting(4096 * 2160, "larger input images are dropped (a 4K frame still passes)",
                                     limits=(1024, 100_000_000))
+    max_abs_position_m: float = setting(100_000.0, "frames whose camera is further than this from the world "
+                                                   "origin (any axis) are dropped (bad_pose), metres",
+                                        limits=(1.0, 1e9))
+    min_depth_m: float = setting(0.05, "input depth below this is invalid, metres", limits=(0.0, 1000.0))
+    max_depth_m: float = setting(100.0, "input depth above this is invalid, metres", limits=(0.01, 100_000.0))
+    min_valid_depth_fraction: float = setting(0.05, "frames with a smaller fraction of valid depth pixels are "
+                                                    "dropped (depth_invalid)", limits=(0.0, 1.0))
     min_opacity: float = setting(0.05, "Gaussians below this opacity are left out of clouds and the fused map",
                                  limits=(0.0, 1.0))
     label_min_alpha: float = setting(0.5, "rendered pixels below this alpha are unlabelled (255)",
@@ -86,6 +93,8 @@ class PipelineConfig:
         check_settings(self)
         if self.model_width % 4 or self.model_height % 4:
             raise ConfigError(f"model size must be divisible by 4, got {self.model_width}x{self.model_height}")
+        if self.min_depth_m >= self.max_depth_m:
+            raise ConfigError(f"min_depth_m ({self.min_depth_m}) must be below max_depth_m ({self.max_depth_m})")
         if self.near_m >= self.far_m:
             raise ConfigError(f"near_m ({self.near_m}) must be below far_m ({self.far_m})")
         try:
@@ -118,8 +127,11 @@ class Pipeline:
             height=cfg.model_height,
             min_translation_m=cfg.keyframe_translation_m,
             min_rotation_deg=cfg.keyframe_rotation_deg,
-            max_pixels=cfg.max_input_pixels,
+            limits=FrameLimits(max_pixels=cfg.max_input_pixels, max_abs_position_m=cfg.max_abs_position_m,
+                               min_depth_m=cfg.min_depth_m, max_depth_m=cfg.max_depth_m,
+                               min_valid_depth_fraction=cfg.min_valid_depth_fraction),
         )
+        check_backend(cfg.render_backend)  # before loading a model: a missing renderer is a start-up error
         self._runtimes: dict[str, object] = {}
         # Load eagerly what we know we need, so a bad checkpoint fails at start-up, not mid-stream.
         for mode in ("sensor", "estimated") if cfg.depth_mode == "auto" else (cfg.depth_mode,):
@@ -180,6 +192,8 @@ class Pipeline:
     # ----------------------------------------------------------------- window
     def add_frame(self, frame: Frame) -> bool:
         """Offer a frame to the window; True when it became a keyframe. Raises FrameError."""
+        if self.cfg.depth_mode == "estimated" and frame.depth is not None:
+            frame = dataclasses.replace(frame, depth=None)  # unused: its validity must not drop the frame
         return self.window.offer(frame)
 
     def reset(self) -> None:

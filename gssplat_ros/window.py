@@ -83,8 +83,30 @@ class Window:
         return torch.stack([k.depth for k in self.keyframes])  # [V, 1, H, W]
 
 
-def validate_frame(frame: Frame, max_pixels: int) -> None:
-    """Raise FrameError (with a diagnostics reason) for a frame the model cannot use."""
+@dataclass(frozen=True)
+class FrameLimits:
+    """What a usable frame looks like beyond its types: size, a sane pose, enough valid depth."""
+
+    max_pixels: int = 4096 * 2160  # larger images are dropped (a 4K frame still passes)
+    max_abs_position_m: float = 100_000.0  # a camera further from the world origin is a broken pose
+    min_depth_m: float = 0.05  # depth outside [min_depth_m, max_depth_m] is invalid (0 / NaN / inf too)
+    max_depth_m: float = 100.0
+    min_valid_depth_fraction: float = 0.05  # less valid depth than this drops the frame (depth_invalid)
+
+
+def valid_depth_mask(depth: np.ndarray, limits: FrameLimits) -> np.ndarray:
+    """[H, W] bool: finite depth within [min_depth_m, max_depth_m]."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(depth) & (depth >= limits.min_depth_m) & (depth <= limits.max_depth_m)
+
+
+def validate_frame(frame: Frame, limits: FrameLimits | int) -> None:
+    """Raise FrameError (with a diagnostics reason) for a frame the model cannot use.
+
+    `limits` may be a bare pixel limit (the other checks at their defaults)."""
+    if not isinstance(limits, FrameLimits):
+        limits = FrameLimits(max_pixels=int(limits))
+    max_pixels = limits.max_pixels
     img = frame.image
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise FrameError("bad_image", f"image must be [H, W, 3] uint8, got {img.shape} {img.dtype}")
@@ -100,8 +122,17 @@ def validate_frame(frame: Frame, max_pixels: int) -> None:
     rot = pose[:3, :3]
     if np.abs(rot @ rot.T - np.eye(3)).max() > 1e-3 or np.linalg.det(rot) < 0:
         raise FrameError("bad_pose", "pose rotation is not a proper rotation")
-    if frame.depth is not None and frame.depth.shape != (h, w):
-        raise FrameError("depth_size_mismatch", f"depth {frame.depth.shape} does not match image {h}x{w}")
+    if np.abs(pose[:3, 3]).max() > limits.max_abs_position_m:
+        raise FrameError("bad_pose", f"camera position {pose[:3, 3].tolist()} is outside the "
+                                     f"+-{limits.max_abs_position_m:g} m world box (max_abs_position_m)")
+    if frame.depth is not None:
+        if frame.depth.shape != (h, w):
+            raise FrameError("depth_size_mismatch", f"depth {frame.depth.shape} does not match image {h}x{w}")
+        valid = float(valid_depth_mask(frame.depth, limits).mean())
+        if valid < limits.min_valid_depth_fraction:
+            raise FrameError("depth_invalid", f"{valid:.1%} of the depth is valid (finite, within "
+                                              f"[{limits.min_depth_m:g}, {limits.max_depth_m:g}] m); "
+                                              f"min_valid_depth_fraction is {limits.min_valid_depth_fraction:g}")
 
 
 def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,8 +142,10 @@ def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(cos))
 
 
-def resize_frame(frame: Frame, width: int, height: int) -> Keyframe:
-    """Resize image (area-averaged), depth (nearest, keeps invalid pixels invalid) and K to width x height."""
+def resize_frame(frame: Frame, width: int, height: int, limits: Optional[FrameLimits] = None) -> Keyframe:
+    """Resize image (area-averaged), depth (nearest, keeps invalid pixels invalid) and K to width x height.
+
+    Depth outside the limits' range becomes 0 (invalid)."""
     h, w = frame.image.shape[:2]
     image = torch.from_numpy(np.ascontiguousarray(frame.image)).permute(2, 0, 1).float() / 255.0  # [3, h, w]
     if (w, h) != (width, height):
@@ -122,7 +155,8 @@ def resize_frame(frame: Frame, width: int, height: int) -> Keyframe:
     K = scale_K(torch.as_tensor(frame.K, dtype=torch.float32), width / w, height / h)
     depth = None
     if frame.depth is not None:
-        d = torch.from_numpy(np.nan_to_num(frame.depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0))
+        depth_m = np.where(valid_depth_mask(frame.depth, limits or FrameLimits()), frame.depth, 0.0)
+        d = torch.from_numpy(depth_m.astype(np.float32))
         d = d.clamp_min(0.0)[None, None]  # [1, 1, h, w]
         if (w, h) != (width, height):
             d = F.interpolate(d, size=(height, width), mode="nearest")
@@ -147,14 +181,17 @@ class KeyframeWindow:
         min_translation_m: float = 0.05,
         min_rotation_deg: float = 5.0,
         max_pixels: int = 4096 * 2160,
+        limits: Optional[FrameLimits] = None,
     ):
+        """`limits` overrides `max_pixels` when given."""
         if size < 2:
             raise ValueError(f"window size must be >= 2, got {size}")
         if width % 4 or height % 4:  # the network works at H/4 (160x120 is a supported size)
             raise ValueError(f"model size must be divisible by 4, got {width}x{height}")
         self.size, self.width, self.height = size, width, height
         self.min_translation_m, self.min_rotation_deg = min_translation_m, min_rotation_deg
-        self.max_pixels = max_pixels
+        self.limits = limits or FrameLimits(max_pixels=max_pixels)
+        self.max_pixels = self.limits.max_pixels
         self._keyframes: deque[Keyframe] = deque(maxlen=size)
         self._last_pose: Optional[np.ndarray] = None
         self.last_stamp_ns: Optional[int] = None
@@ -180,14 +217,14 @@ class KeyframeWindow:
         Raises:
             FrameError: invalid frame, or a stamp not newer than the last one (`stale_stamp`).
         """
-        validate_frame(frame, self.max_pixels)
+        validate_frame(frame, self.limits)
         if self.last_stamp_ns is not None and frame.stamp_ns <= self.last_stamp_ns:
             raise FrameError("stale_stamp", f"stamp {frame.stamp_ns} is not newer than {self.last_stamp_ns}")
         self.last_stamp_ns = frame.stamp_ns
         pose = np.asarray(frame.world_from_cam, dtype=np.float64)
         if not self.is_keyframe(pose):
             return False
-        self._keyframes.append(resize_frame(frame, self.width, self.height))
+        self._keyframes.append(resize_frame(frame, self.width, self.height, self.limits))
         self._last_pose = pose
         return True
 

@@ -297,3 +297,15 @@ def test_process_real_pipeline_fake_runtime(tmp_path, monkeypatch):
     cloud = cloud_array_from_bytes(np.asarray(out["/gssplat/gaussians"][-1][1].data))
     assert len(cloud) == 2 * 16 * 12 and (cloud["label"] == 1).all()
     np.testing.assert_allclose(cloud["opacity"], 0.8, rtol=1e-6)
+
+
+def test_process_cli_takes_the_node_keyframe_options(tmp_path, capsys):
+    reason = _real_pipeline_reason()
+    if reason:
+        pytest.skip(reason)
+    scene = make_scene(tmp_path / "scene", frames=4)
+    write_scene_bag(scene, tmp_path / "bag")
+    rc = main(["process", str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--views", "2", "--size", "64x48",
+               "--device", "cpu", "--keyframe-translation-m", "50", "--keyframe-rotation-deg", "170"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "--keyframe-translation-m 50" in err  # no motion is enough: the user is told which knob

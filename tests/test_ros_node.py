@@ -194,7 +194,8 @@ def test_fused_map_published_and_saved(ckpt, frames, tmp_path):
     from gssplat_ros.ply import load_ply
 
     out = tmp_path / "map.ply"
-    h = Harness(base_params(ckpt, fuse_map=True, map_publish_period_s=0.2, map_voxel_m=0.02, map_save_path=str(out)))
+    h = Harness(base_params(ckpt, fuse_map=True, map_publish_period_s=0.2, map_voxel_m=0.02,
+                            map_save_dir=str(tmp_path), save_map_on_shutdown=True))
     got = []
     from sensor_msgs.msg import PointCloud2
 
@@ -206,5 +207,5 @@ def test_fused_map_published_and_saved(ckpt, frames, tmp_path):
         assert h.wait_for(lambda: h.node.counts["predictions"] >= 2 and got, 60)
         assert 0 < got[-1].width <= len(h.node.pipeline.map)  # the map may have grown since it was published
     finally:
-        h.close()  # saves on shutdown (map_save_path)
+        h.close()  # saves on shutdown (save_map_on_shutdown)
     assert len(load_ply(out)) == len(h.node.pipeline.map)

@@ -35,6 +35,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="camera optical frame in world: PoseStamped, PoseWithCovarianceStamped or Odometry")
     parser.add_argument("--depth-topic", default="/camera/depth")
     parser.add_argument("--no-render", action="store_true", help="write only /gssplat/gaussians")
+    # The node's frame checks and keyframe thresholds, with the same defaults (PipelineConfig).
+    from gssplat_ros.pipeline import PipelineConfig
+
+    d = PipelineConfig()
+    frames = parser.add_argument_group("keyframes and frame checks (as the node's parameters of the same name)")
+    frames.add_argument("--keyframe-translation-m", type=float, default=d.keyframe_translation_m,
+                        help=f"new keyframe after this much translation (default {d.keyframe_translation_m})")
+    frames.add_argument("--keyframe-rotation-deg", type=float, default=d.keyframe_rotation_deg,
+                        help=f"new keyframe after this much rotation (default {d.keyframe_rotation_deg})")
+    frames.add_argument("--min-valid-depth-fraction", type=float, default=d.min_valid_depth_fraction,
+                        help=f"frames with less valid depth are dropped (default {d.min_valid_depth_fraction})")
+    frames.add_argument("--min-depth-m", type=float, default=d.min_depth_m,
+                        help=f"depth below this is invalid (default {d.min_depth_m})")
+    frames.add_argument("--max-depth-m", type=float, default=d.max_depth_m,
+                        help=f"depth above this is invalid (default {d.max_depth_m})")
+    frames.add_argument("--max-abs-position-m", type=float, default=d.max_abs_position_m,
+                        help=f"poses further from the origin are dropped (default {d.max_abs_position_m:g})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from gssplat_ros.errors import DataError
     from gssplat_ros.pipeline import Pipeline, PipelineConfig
 
+    if args.min_depth_m >= args.max_depth_m:
+        raise DataError(f"--min-depth-m ({args.min_depth_m}) must be below --max-depth-m ({args.max_depth_m})")
     if args.views < 2:
         raise DataError(f"--views must be >= 2, got {args.views}")
     if args.out.exists():
@@ -56,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     pipe = Pipeline(PipelineConfig(
         checkpoint=args.checkpoint, device=args.device, depth_mode=args.depth_mode, runtime=args.runtime,
         render_backend=args.render_backend, window_size=args.views, model_width=args.size[0],
-        model_height=args.size[1],
+        model_height=args.size[1], keyframe_translation_m=args.keyframe_translation_m,
+        keyframe_rotation_deg=args.keyframe_rotation_deg, min_valid_depth_fraction=args.min_valid_depth_fraction,
+        min_depth_m=args.min_depth_m, max_depth_m=args.max_depth_m, max_abs_position_m=args.max_abs_position_m,
     ))
     cfg = ProcessConfig(topics=topics, slop_s=args.slop, render_size=args.render_size, storage=args.format,
                         render=not args.no_render)
@@ -65,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     for topic, n in sorted(stats.counts.items()):
         print(f"  {topic}: {n}")
     if not stats.predictions:
-        print(f"gssplat process: error: no prediction: the window never held 2 keyframes ({stats.summary()})",
-              file=sys.stderr)
+        print(f"gssplat process: error: no prediction: the window never held 2 keyframes ({stats.summary()}); "
+              f"if the camera moves less than --keyframe-translation-m {args.keyframe_translation_m:g} / "
+              f"--keyframe-rotation-deg {args.keyframe_rotation_deg:g}, lower them", file=sys.stderr)
         return 1
     return 0

@@ -89,6 +89,19 @@ def available_backends() -> list[str]:
     return names
 
 
+def check_backend(name: str) -> None:
+    """Raise ValueError naming what is missing when backend `name` cannot run here (auto always can:
+    it falls back to cpu, whose numba import is checked)."""
+    if name == "gsplat":
+        ok, why = gsplat_usable()
+        if not ok:
+            raise ValueError(f"render_backend 'gsplat' cannot run: {why} (use render_backend 'auto' or 'cpu')")
+    elif name in ("cpu", "auto") and importlib.util.find_spec("numba") is None:
+        raise ValueError(f"render_backend {name!r} needs numba for the CPU renderer: pip install numba")
+    elif name not in ("cpu", "auto") and name not in _BACKENDS:
+        raise ValueError(f"unknown renderer backend {name!r}; choose from auto, {', '.join(_BACKENDS)}")
+
+
 def resolve_backend(name: str, device: Optional[torch.device] = None) -> str:
     """Map `auto` to a concrete backend (logging once which and why); validate other names."""
     global _auto_logged

@@ -31,11 +31,14 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
 from gssplat_ros.cameras import scale_K
+from gssplat_ros.map_saver import MapSaver
 from gssplat_ros.pipeline import Pipeline, RenderResult
 from gssplat_ros.ros import conversions as conv
+from gssplat_ros.ros.health import Health
 from gssplat_ros.ros.params import (
     NodeConfig,
     ParameterError,
@@ -93,6 +96,8 @@ class GssplatNode(Node):
         self._pose_requests: deque = deque(maxlen=4)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.health = Health(cfg.health_window_s, cfg.stale_input_s, cfg.no_render_error_s)
+        self.map_saver = MapSaver(cfg.map_save_dir)
 
         # QoS: sensor data (best effort) by default; reliable on request. Outputs are reliable.
         if cfg.qos_profile == "reliable":
@@ -104,13 +109,24 @@ class GssplatNode(Node):
         inputs = MutuallyExclusiveCallbackGroup()
         pose_type, pose_topic = (PoseStamped, "pose") if cfg.pose_source == "pose" else (Odometry, "odom")
         synced = [(Image, "image"), (pose_type, pose_topic)] + ([(Image, "depth")] if cfg.use_depth else [])
+        # Every subscription callback is guarded: an exception is counted (internal_error), never raised
+        # into the executor, which would stop the node.
         self._sync = make_synchronizer(self, synced, in_qos, cfg.sync_queue_size, cfg.sync_slop_s,
-                                       self._on_synced, callback_group=inputs)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos, callback_group=inputs)
-        self.create_subscription(PoseStamped, "~/render_pose", self._on_render_pose, out_qos, callback_group=inputs)
-        self.create_subscription(String, "~/save_map", self._on_save_map, out_qos, callback_group=inputs)
-        # Count raw input rates (diagnostics) without touching the sync path.
-        self.create_subscription(Image, "image", lambda _m: self.counts.update(["image_in"]), in_qos,
+                                       self._on_synced, callback_group=inputs, guard=self._guarded,
+                                       reset_on_jump_back_s=cfg.sync_reset_jump_back_s)
+        self.create_subscription(CameraInfo, "camera_info", self._guarded(self._on_camera_info), in_qos,
+                                 callback_group=inputs)
+        self.create_subscription(PoseStamped, "~/render_pose", self._guarded(self._on_render_pose), out_qos,
+                                 callback_group=inputs)
+        # A service, not a topic: the caller learns whether the map was saved, and where (map_saver.py says
+        # which files a request may write). Its own group: it awaits the save thread while inputs flow on.
+        self._save_done = self.create_guard_condition(lambda: None)  # wakes the executor when a save ends
+        self.map_saver.add_done_callback(self._save_done.trigger)
+        self.create_service(Trigger, "~/save_map", self._on_save_map, callback_group=MutuallyExclusiveCallbackGroup())
+        # Count raw input rates (diagnostics: "no pose received") without touching the sync path.
+        self.create_subscription(Image, "image", self._guarded(lambda _m: self._note_input("image")), in_qos,
+                                 callback_group=inputs)
+        self.create_subscription(pose_type, pose_topic, self._guarded(lambda _m: self._note_input("pose")), in_qos,
                                  callback_group=inputs)
 
         self.pub_image = self.create_publisher(Image, "~/render/image", out_qos)
@@ -148,8 +164,21 @@ class GssplatNode(Node):
         return SetParametersResult(successful=True)
 
     # ----------------------------------------------------------------- input callbacks (never block)
+    def _guarded(self, callback):
+        def guarded(*args):
+            try:
+                return callback(*args)
+            except Exception as exc:  # a malformed message or a bug must never take the executor down
+                self._drop("internal_error", f"{getattr(callback, '__name__', 'callback')}: {type(exc).__name__}: {exc}")
+        return guarded
+
+    def _note_input(self, kind: str) -> None:
+        self.counts[kind + "_in"] += 1
+        self.health.note(kind)
+
     def _drop(self, reason: str, message: str) -> None:
         self.dropped[reason] += 1
+        self.health.note_drop(reason)
         now = time.monotonic()
         if now - self._last_warn.get(reason, -1e9) >= self.cfg.warn_throttle_s:
             self._last_warn[reason] = now
@@ -157,6 +186,7 @@ class GssplatNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
+        self.health.note("camera_info")
 
     def _on_synced(self, image: Image, pose_msg, depth: Optional[Image] = None) -> None:
         try:
@@ -167,6 +197,7 @@ class GssplatNode(Node):
     def _handle_synced(self, image: Image, pose_msg, depth: Optional[Image]) -> None:
         received = time.monotonic()
         self.counts["synced"] += 1
+        self.health.note("frame")
         stamp_ns = conv.stamp_to_ns(image.header.stamp)
         try:
             frame = self._to_frame(image, pose_msg, depth, stamp_ns)
@@ -174,16 +205,20 @@ class GssplatNode(Node):
             self._drop(exc.reason, str(exc))
             return
         if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns:
-            # Time went backwards (a looped bag, a restarted driver): start a fresh window.
+            # Time went backwards (a looped bag, a restarted driver): start a fresh window. A pending job
+            # from before would predict on the new, one-keyframe window: it goes too.
             self.get_logger().warn("input time jumped backwards: resetting the keyframe window")
             self.dropped["time_jump_back"] += 1
-            self.pipeline.reset()
+            with self._lock:
+                self.pipeline.reset()
+                self._pending = None
         elif stamp_ns == self._last_stamp_ns:
             self._drop("duplicate_stamp", f"stamp {stamp_ns} seen already")
             return
         self._last_stamp_ns = stamp_ns
         try:
-            is_keyframe = self.pipeline.add_frame(frame)
+            with self._lock:  # the worker snapshots the window under the same lock
+                is_keyframe = self.pipeline.add_frame(frame)
         except FrameError as exc:
             self._drop(exc.reason, str(exc))
             return
@@ -191,9 +226,11 @@ class GssplatNode(Node):
         K = torch.as_tensor(frame.K, dtype=torch.float64)
         self._last_K = scale_K(K, self.render_size[0] / w, self.render_size[1] / h).numpy()
         self.counts["keyframes"] += int(is_keyframe)
+        if is_keyframe:
+            self.health.note("keyframe")
         self.latency.add("convert", (time.monotonic() - received) * 1e3)
-        job = RenderJob(stamp_ns, frame.world_from_cam, received, is_keyframe and self.pipeline.window_ready())
         with self._lock:
+            job = RenderJob(stamp_ns, frame.world_from_cam, received, is_keyframe and self.pipeline.window_ready())
             if self._pending is not None:
                 self.counts["superseded"] += 1
                 job.new_window = job.new_window or self._pending.new_window  # keep the pending prediction
@@ -226,8 +263,27 @@ class GssplatNode(Node):
                                              time.monotonic(), False))
         self._wake.set()
 
-    def _on_save_map(self, msg: String) -> None:
-        self.save_map(msg.data or self.cfg.map_save_path)
+    async def _on_save_map(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Save to map_save_dir/map_file_name off the executor thread; answer when written or refused."""
+        try:
+            job = self.map_saver.start(self._map_gaussians(), self.cfg.map_file_name)
+            while not job.done.is_set():  # woken by the saver's guard condition; other callbacks run meanwhile
+                await _yield_to_executor()
+            response.success, response.message = job.outcome
+        except Exception as exc:  # never into the executor
+            response.success, response.message = False, f"internal error: {type(exc).__name__}: {exc}"
+            self._drop("internal_error", f"save_map: {response.message}")
+        self._log_save(response.success, response.message)
+        return response
+
+    def _log_save(self, ok: bool, message: str) -> None:
+        if ok:  # two call sites: rclpy's logger refuses a second severity from one line
+            self.get_logger().info(f"save_map: {message}")
+        else:
+            self.get_logger().warn(f"save_map: {message}")
+
+    def _map_gaussians(self):
+        return self.pipeline.map.gaussians() if self.pipeline.map is not None else None
 
     # ----------------------------------------------------------------- worker thread
     @property
@@ -259,11 +315,18 @@ class GssplatNode(Node):
 
     def _process(self, job: RenderJob) -> None:
         if job.new_window:
-            t0 = time.monotonic()
-            prediction = self.pipeline.predict(self.pipeline.snapshot())
-            self.latency.add("predict", (time.monotonic() - t0) * 1e3)
-            self._prediction = prediction
-            self.counts["predictions"] += 1
+            with self._lock:
+                window = self.pipeline.snapshot()
+            if len(window) < 2:  # reset (time jumped back) after this job was queued: wait for a new window
+                job.new_window = False
+                self.counts["stale_windows_skipped"] += 1
+            else:
+                t0 = time.monotonic()
+                prediction = self.pipeline.predict(window)
+                self.latency.add("predict", (time.monotonic() - t0) * 1e3)
+                self._prediction = prediction
+                self.counts["predictions"] += 1
+                self.health.note("prediction")
         if self._prediction is not None and self._last_K is not None:
             t0 = time.monotonic()
             w, h = self.render_size
@@ -288,6 +351,7 @@ class GssplatNode(Node):
         w, h = self.render_size
         self.pub_info.publish(conv.camera_info_msg(self._last_K, w, h, header))
         self.counts["renders"] += 1
+        self.health.note("render")
         if not semantic:  # counted beside "renders", so stats() sees the two move together
             self.counts["semantic_skipped"] += 1
 
@@ -298,51 +362,65 @@ class GssplatNode(Node):
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.cfg.world_frame)
             self.pub_map.publish(conv.gaussians_to_cloud_msg(g, header))
 
-    def save_map(self, path: str) -> None:
-        if self.pipeline.map is None or not path:
-            self.get_logger().warn("save_map: the fused map is off (fuse_map:=true) or no path was given")
-            return
-        try:
-            n = self.pipeline.map.save_ply(path)
-            self.get_logger().info(f"saved the fused map ({n} Gaussians) to {path}")
-        except (OSError, ValueError) as exc:
-            self.get_logger().error(f"save_map failed: {exc}")
+    def save_map(self) -> tuple[bool, str]:
+        """Save the fused map to map_save_dir/map_file_name and wait for it (shutdown)."""
+        ok, message = self.map_saver.start(self._map_gaussians(), self.cfg.map_file_name).wait()
+        self._log_save(ok, message)
+        return ok, message
 
     def stats(self) -> dict:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
         lat = self.latency.percentiles()
+        report = self.health.report(self.pipeline.window_ready())
         return {
+            "level": report.level,
+            "message": report.message,
             "frames_in": self.counts["synced"],
-            "image_rate_hz": round(self.counts["image_in"] / elapsed, 2),
+            # over the last health_window_s seconds, not lifetime means
+            "image_rate_hz": report.rates_hz["image"],
+            "pose_rate_hz": report.rates_hz["pose"],
+            "frame_rate_hz": report.rates_hz["frame"],
+            "render_rate_hz": report.rates_hz["render"],
+            "recent_drop_fraction": report.drop_fraction,
             "keyframes": self.counts["keyframes"],
             "predictions": self.counts["predictions"],
             "renders_out": self.counts["renders"],
             "semantic_skipped": self.counts["semantic_skipped"],  # renders without a semantic subscriber
             "superseded": self.counts["superseded"],
+            "stale_windows_skipped": self.counts["stale_windows_skipped"],
             "dropped": dict(self.dropped),
+            "recent_drops": report.drops,
             "latency_ms": {k: {"p50": round(p50, 1), "p95": round(p95, 1)} for k, (p50, p95) in lat.items()},
         }
 
     def _publish_diagnostics(self) -> None:
         s = self.stats()
+        level, message = s.pop("level"), s.pop("message")
         values = [KeyValue(key=k, value=str(v)) for k, v in s.items() if not isinstance(v, dict)]
         values += [KeyValue(key=f"dropped/{k}", value=str(v)) for k, v in s["dropped"].items()]
+        values += [KeyValue(key=f"recent_dropped/{k}", value=str(v)) for k, v in s["recent_drops"].items()]
         for stage, p in s["latency_ms"].items():
             values += [KeyValue(key=f"latency_{stage}_p50_ms", value=str(p["p50"])),
                        KeyValue(key=f"latency_{stage}_p95_ms", value=str(p["p95"]))]
-        ok = self._prediction is not None
-        status = DiagnosticStatus(level=DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
-                                  name=f"{self.get_fully_qualified_name()}: pipeline",
-                                  message="running" if ok else "waiting for a window", hardware_id="gssplat",
-                                  values=values)
+        status = DiagnosticStatus(level=bytes([level]), name=f"{self.get_fully_qualified_name()}: pipeline",
+                                  message=message, hardware_id="gssplat", values=values)
         self.pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     def shutdown(self) -> None:
         self._stop.set()
         self._wake.set()
         self._worker.join(timeout=10)
-        if self.cfg.pipeline.fuse_map and self.cfg.map_save_path:
-            self.save_map(self.cfg.map_save_path)
+        if self.cfg.pipeline.fuse_map and self.cfg.save_map_on_shutdown:
+            self.save_map()
+
+
+async def _yield_to_executor() -> None:
+    """Give the executor a turn (an awaitable that yields once, as rclpy's Future does while pending)."""
+    await _Yield()
+
+
+class _Yield:
+    def __await__(self):
+        yield
 
 
 def main(args: Optional[list[str]] = None) -> int:
@@ -367,6 +445,11 @@ def main(args: Optional[list[str]] = None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception as exc:  # start-up: checkpoint, device, runtime, renderer: one line, not a traceback
+        if node is not None:  # a failure while running keeps its traceback
+            raise
+        print(f"gssplat_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         if node is not None:
             node.shutdown()
