@@ -496,7 +496,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
                     save_checkpoint(out / "best", judged, model_cfg, {"step": step, **{f"val_{k}": v for k, v in val.items()}})
                 log.info("step %d: val %s", step, " ".join(f"{k} {v:.3f}" for k, v in val.items()))
             if dinfo.main and (step % cfg.log_every == 0 or val):
-                row = [step, round(elapsed, 1), lr, total.item()] + [float(terms.get(k, torch.zeros(())).detach()) for k in
+                row = [step, round(elapsed, 3), lr, total.item()] + [float(terms.get(k, torch.zeros(())).detach()) for k in
                                                                     ("rgb", "semantic", "context_semantic", "group", "depth")]
                 csv_out.writerow(row + [val.get(k, "") for k in VAL_COLUMNS])
                 csv_file.flush()
