@@ -101,6 +101,13 @@ def amp_context(amp: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def _to_float32(value):
+    """Floating tensors (also inside lists, e.g. the depth cascade's levels) as float32; the rest as is."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_float32(v) for v in value)
+    return value.float() if torch.is_tensor(value) and torch.is_floating_point(value) else value
+
+
 def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings, semantic_reference_width: int = 0,
                    amp: str = "none"):  # fmt: skip
     """Encoder on the context views, then render the targets. Returns (outputs, RenderedTargets).
@@ -114,7 +121,7 @@ def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings, 
     with amp_context(amp, device):
         out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
     if amp != "none":
-        out = {k: v.float() if torch.is_floating_point(v) else v for k, v in out.items()}
+        out = {k: _to_float32(v) for k, v in out.items()}
     if semantic_reference_width > 0:
         out = dict(out)
         out["sem_logits"] = fused_semantic_logits(net.semantic_logits, batch, depth, out["sem_logits"],

@@ -13,6 +13,7 @@ With --profile-dir, a row slower than --goal-ms writes a torch.profiler table of
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -82,7 +83,7 @@ def main() -> int:
                 K, pose = inputs.K[-1].cpu().numpy(), inputs.world_from_cam[-1].cpu().numpy()
                 for precision in args.precisions:
                     dtype = DTYPES[precision]
-                    call = lambda: keyframe_update(rt, pipe, inputs, K, pose, w, h, dtype, sync)  # noqa: E731
+                    call = functools.partial(keyframe_update, rt, pipe, inputs, K, pose, w, h, dtype, sync)
                     try:
                         call()
                         call()
