@@ -143,6 +143,10 @@ class TrainConfig:
     log_every: int = 10
     render_backend: str = "cpu"
     threads: int = 0  # torch threads; 0 = torch's default
+    device: Literal["cpu", "cuda", "auto"] = "cpu"  # where the network, the windows and the renders live
+    # bf16: the encoder's forward runs under CUDA autocast in bfloat16; its outputs return to float32 before
+    # the Gaussians are rendered (projection and blending stay fp32). none: fp32 throughout
+    amp: Literal["none", "bf16"] = "none"
     init_from: str = ""  # start from these weights (checkpoint stem); missing keys keep their initialisation
     # full: render losses; semantic2d: the context views' 2D labels only; depth: the cost volume's depth loss only
     # (estimated mode); the last two skip rendering

@@ -79,14 +79,51 @@ def lr_at(step: int, cfg: TrainConfig, progress: float) -> float:
     return o.lr * (o.final_lr_fraction + (1.0 - o.final_lr_fraction) * cos)
 
 
-def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings, semantic_reference_width: int = 0):
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """TrainConfig.device -> a torch device; 'cuda' without CUDA is a ConfigError."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' requested but CUDA is not available (use device: cpu or auto)")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def batch_to(batch: dict, device: torch.device) -> dict:
+    """A window dict with every tensor on `device` (other values as they are)."""
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def amp_context(amp: str, device: torch.device):
+    """Autocast for TrainConfig.amp ('bf16': bfloat16 on CUDA), or a no-op context."""
+    enabled = amp == "bf16" and device.type == "cuda"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _to_float32(value):
+    """Floating tensors (also inside lists, e.g. the depth cascade's levels) as float32; the rest as is."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_float32(v) for v in value)
+    return value.float() if torch.is_tensor(value) and torch.is_floating_point(value) else value
+
+
+def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings, semantic_reference_width: int = 0,
+                   amp: str = "none"):  # fmt: skip
     """Encoder on the context views, then render the targets. Returns (outputs, RenderedTargets).
 
     With `semantic_reference_width` (a plain GSsplatNet only, as in validation) the semantic Gaussians get the
-    fused multi-scale logits that inference gives them (`fused_semantic_logits`)."""
+    fused multi-scale logits that inference gives them (`fused_semantic_logits`). With amp 'bf16' the encoder
+    runs under autocast and its outputs return to float32, so the renderer always projects and blends fp32."""
     wfc = batch["context_world_from_cam"]
     depth = batch["context_depth"] if depth_mode == "sensor" else None
-    out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
+    device = batch["context_images"].device
+    with amp_context(amp, device):
+        out = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc), depth)
+    if amp != "none":
+        out = {k: _to_float32(v) for k, v in out.items()}
     if semantic_reference_width > 0:
         out = dict(out)
         out["sem_logits"] = fused_semantic_logits(net.semantic_logits, batch, depth, out["sem_logits"],
@@ -249,11 +286,12 @@ def validate_depth(net, dataset, windows: int) -> dict:
     was_training = net.training
     net.eval()
     errors = []
+    device = next(net.parameters()).device
     for i in range(min(windows, len(dataset))):
-        batch = dataset[i]
+        batch = batch_to(dataset[i], device)
         wfc = batch["context_world_from_cam"]
         depth = net.estimate_depth(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc))[-1]
-        errors.append(abs_rel(depth.numpy(), batch["context_depth"].numpy()))  # [V, 1, H, W] each
+        errors.append(abs_rel(depth.cpu().numpy(), batch["context_depth"].cpu().numpy()))  # [V, 1, H, W] each
     net.train(was_training)
     return {"depth_absrel": float(np.mean(errors))}
 
@@ -276,14 +314,16 @@ def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: i
     was_training = net.training
     net.eval()
     psnrs, mious = [], []
+    device = next(net.parameters()).device
     for i in range(min(windows, len(dataset))):
-        batch = dataset[i]
-        _, r = window_forward(net, batch, depth_mode, settings, semantic_reference_width)
+        batch = dataset[i]  # targets stay on the CPU for the numpy metrics
+        _, r = window_forward(net, batch_to(batch, device), depth_mode, settings, semantic_reference_width)
         for t in range(r.rgb.shape[0]):
             valid = (batch["target_depth"][t] > 0).numpy()
             gt = batch["target_images"][t].permute(1, 2, 0).numpy()
-            psnrs.append(image_metrics(r.rgb[t].clamp(0, 1).numpy(), gt, valid)["psnr"])
-            mious.append(semantic_metrics(r.logits[t].argmax(-1).numpy(), batch["target_labels"][t].numpy())["miou"])
+            psnrs.append(image_metrics(r.rgb[t].clamp(0, 1).cpu().numpy(), gt, valid)["psnr"])
+            labels = r.logits[t].argmax(-1).cpu().numpy()
+            mious.append(semantic_metrics(labels, batch["target_labels"][t].numpy())["miou"])
     net.train(was_training)
     return {"psnr": float(np.mean(psnrs)), "miou": float(np.nanmean(mious))}
 
@@ -348,10 +388,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
         model_cfg = dataclasses.replace(model_cfg, class_names=CLASS_NAMES)
     loss_cfg = LossConfig(**check_partial(LossConfig, cfg.loss_overrides, "loss_overrides"))
     settings = RenderSettings(backend=cfg.render_backend)
+    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     net = GSsplatNet(model_cfg)
     if cfg.init_from:
         copied = init_from_checkpoint(net, cfg.init_from)
         log.info("initialised %d tensors from %s", copied, cfg.init_from)
+    net.to(device)
     freeze_except(net, cfg.trainable)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.optim.lr)
     ema = make_ema(net, cfg.optim.ema_decay)
@@ -423,17 +467,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
             sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
         for batch in loader:
+            batch = batch_to(batch, device)
             elapsed = elapsed_before + time.monotonic() - t_start
             progress = max(step / cfg.optim.steps, elapsed / budget_s if budget_s > 0 else 0.0)
             lr = lr_at(step, cfg, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if cfg.stage == "semantic2d":
-                total, terms = semantic_2d_loss(model, batch, model_cfg, loss_cfg, cfg.semantic_reference_width)
+                with amp_context(cfg.amp, device):
+                    total, terms = semantic_2d_loss(model, batch, model_cfg, loss_cfg, cfg.semantic_reference_width)
             elif cfg.stage == "depth":
-                total, terms = depth_only_loss(model, batch, loss_cfg)
+                with amp_context(cfg.amp, device):
+                    total, terms = depth_only_loss(model, batch, loss_cfg)
             else:
-                outputs, renders = window_forward(model, batch, model_cfg.depth_mode, settings)
+                outputs, renders = window_forward(model, batch, model_cfg.depth_mode, settings, amp=cfg.amp)
                 total, terms = compute_losses(outputs, batch, renders, loss_cfg)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -454,7 +501,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
                     save_checkpoint(out / "best", judged, model_cfg, {"step": step, **{f"val_{k}": v for k, v in val.items()}})
                 log.info("step %d: val %s", step, " ".join(f"{k} {v:.3f}" for k, v in val.items()))
             if dinfo.main and (step % cfg.log_every == 0 or val):
-                row = [step, round(elapsed, 1), lr, total.item()] + [float(terms.get(k, torch.zeros(())).detach()) for k in
+                row = [step, round(elapsed, 3), lr, total.item()] + [float(terms.get(k, torch.zeros(())).detach()) for k in
                                                                     ("rgb", "semantic", "context_semantic", "group", "depth")]
                 csv_out.writerow(row + [val.get(k, "") for k in VAL_COLUMNS])
                 csv_file.flush()

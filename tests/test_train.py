@@ -263,3 +263,43 @@ def test_weight_average_is_validated_saved_and_resumed(tmp_path, scenes):
     last5, ema5 = load_file(str(out / "last.safetensors")), load_file(str(out / "ema.safetensors"))
     for k in trained:  # decay 0.5: one more step blends half of the new raw weights into the old average
         assert torch.allclose(ema5[k], 0.5 * ema[k] + 0.5 * last5[k], atol=1e-6), k
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without CUDA gives")
+def test_cuda_device_without_cuda_is_a_clear_error(tmp_path, scenes):
+    from gssplat_ros.train import train
+
+    cfg = load_typed_config(write_config(tmp_path / "c.yaml", scenes, tmp_path / "run", steps=1, device="cuda"),
+                            TrainConfig)  # fmt: skip
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        train(cfg)
+
+
+def test_amp_and_device_names_are_checked(tmp_path):
+    (tmp_path / "a.yaml").write_text("amp: fp8\n")
+    with pytest.raises(ConfigError, match="amp"):
+        load_typed_config(tmp_path / "a.yaml", TrainConfig)
+    (tmp_path / "d.yaml").write_text("device: tpu\n")
+    with pytest.raises(ConfigError, match="device"):
+        load_typed_config(tmp_path / "d.yaml", TrainConfig)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_cuda_training_steps_write_a_cpu_loadable_checkpoint(tmp_path, scenes, amp):
+    from gssplat_ros.model.checkpoint import load_model
+    from gssplat_ros.render import gsplat_usable
+    from gssplat_ros.train import train
+
+    backend = "gsplat" if gsplat_usable()[0] else "cpu"
+    if backend == "cpu":
+        pytest.skip("the CPU renderer needs CPU tensors; this run would need gsplat")
+    out = tmp_path / "run"
+    cfg = load_typed_config(write_config(tmp_path / "c.yaml", scenes, out, steps=3, device="cuda", amp=amp,
+                                         render_backend=backend), TrainConfig)  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["step"] == 3 and metrics["psnr"] > 0
+    losses = [float(r.split(",")[3]) for r in (out / "log.csv").read_text().splitlines()[1:]]
+    assert losses and all(torch.isfinite(torch.tensor(losses)))
+    net, _ = load_model(out / "last")
+    assert next(net.parameters()).device.type == "cpu"
