@@ -49,14 +49,14 @@ def check_rigid(world_from_cam: Tensor, tol: float = 1e-3) -> None:
         raise CameraError("camera pose has non-finite values")
     m = world_from_cam.double().reshape(-1, 4, 4)
     rot = m[:, :3, :3]
-    eye = torch.eye(3, dtype=m.dtype)
+    eye = torch.eye(3, dtype=m.dtype, device=m.device)
     ortho_err = (rot @ rot.transpose(-1, -2) - eye).abs().amax().item()
     if ortho_err > tol:
         raise CameraError(f"camera pose rotation is not orthonormal (max |R R^T - I| = {ortho_err:.3g})")
     det = torch.linalg.det(rot)
     if (det < 0).any():
         raise CameraError("camera pose rotation is a reflection (det < 0)")
-    bottom = m[:, 3, :] - torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=m.dtype)
+    bottom = m[:, 3, :] - torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=m.dtype, device=m.device)
     if bottom.abs().amax().item() > tol:
         raise CameraError("camera pose last row must be [0, 0, 0, 1]")
 

@@ -72,3 +72,19 @@ def test_floor_height_moves_the_world_for_the_encoder_and_back():
     # without the setting, the lifted window's semantics differ (the cues see the floor 1 m too low)
     assert (naive.semantic.features - plain.semantic.features).abs().amax(-1).mean() > 10 * (
         (lifted.semantic.features - plain.semantic.features).abs().amax(-1).mean() + 1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_render_of_a_cuda_prediction_on_cuda():
+    # every tensor the render path makes (camera checks, labels, depth) must live on the prediction's device
+    from gssplat_ros.bench.encoder import synthetic_inputs
+    from gssplat_ros.prediction import Prediction
+    from gssplat_ros.render import gsplat_usable
+
+    pipe = Pipeline(PipelineConfig(device="cuda", depth_mode="sensor", model_width=64, model_height=48,
+                                   window_size=2, render_backend="gsplat" if gsplat_usable()[0] else "auto"))
+    inputs = synthetic_inputs(2, 64, 48, True).to("cuda")
+    pred = Prediction.from_outputs(pipe._runtime_for("sensor")(inputs))
+    out = pipe.render(pred, inputs.K[0].cpu().numpy(), inputs.world_from_cam[0].cpu().numpy(), 64, 48)
+    assert out.rgb.shape == (48, 64, 3) and out.labels.shape == (48, 64)

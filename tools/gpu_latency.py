@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gssplat_ros.bench.encoder import synthetic_inputs  # noqa: E402
 from gssplat_ros.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from gssplat_ros.prediction import Prediction  # noqa: E402
-from gssplat_ros.runtime import make_runtime  # noqa: E402
+from gssplat_ros.runtime_factory import make_runtime  # noqa: E402
 from gssplat_ros.weights import default_checkpoint  # noqa: E402
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

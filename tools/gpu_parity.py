@@ -47,7 +47,7 @@ def model_scene(views: int = 4, width: int = 160, height: int = 120):
     at random depth): its colour and semantic Gaussians, rendered at the context cameras."""
     from gssplat_ros.bench.encoder import synthetic_inputs
     from gssplat_ros.prediction import Prediction
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
     from gssplat_ros.weights import default_checkpoint
 
     inputs = synthetic_inputs(views, width, height, with_depth=True)
