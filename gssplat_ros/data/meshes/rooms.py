@@ -83,7 +83,7 @@ def _fan(poly: np.ndarray) -> np.ndarray:
     n = len(poly)
     for c in range(n):
         tris = [(c, (c + k) % n, (c + k + 1) % n) for k in range(1, n - 1)]
-        a = [np.cross(poly[j] - poly[i], poly[k] - poly[i]) for i, j, k in tris]
+        a = [float(np.linalg.det(np.stack([poly[j] - poly[i], poly[k] - poly[i]]))) for i, j, k in tris]
         if min(a) > 1e-9:
             return np.array(tris)
     raise ValueError("floor plan is not star-shaped from any vertex")
