@@ -140,3 +140,24 @@ def test_photo_textures_stick_to_the_surface():
     # camera b stands 0.25 m to the left, so a wall point at column u in view a is at column u + 5 in view b
     diff = np.abs(a[2:-2, 2:-12] - b[2:-2, 7:-7]).mean()
     assert diff < 0.25 * np.abs(a[2:-2, 2:-12] - a[2:-2, 7:-7]).mean()
+
+
+@pytest.mark.parametrize("source", ["procedural", "meshes"])
+def test_both_sources_take_the_appearance_options(tmp_path, source):
+    pytest.importorskip("numba")
+    from gssplat_ros.data import load_scene
+    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
+
+    def gen(out, appearance):
+        generate_dataset(GenerateConfig(out=str(tmp_path / out), scenes=1, frames=2, width=64, height=48, seed=11,
+                                        source=source, appearance=appearance))
+        return load_scene(tmp_path / out / "scene0000_00", "scannet")
+
+    plain, full, again = gen("plain", "none"), gen("full", "full"), gen("again", "full")
+    assert plain.size == (64, 48)
+    assert (tmp_path / "full/scene0000_00/color/1.png").read_bytes() == \
+        (tmp_path / "again/scene0000_00/color/1.png").read_bytes()
+    fp, ff = plain.frame(1), full.frame(1)
+    assert (fp.depth > 0).all()  # exact depth: every ray hits the closed room
+    assert 0.0 < (ff.depth == 0).float().mean() < 0.3  # Kinect-like holes
+    assert plain.size != full.size or not np.allclose(plain.K.numpy(), full.K.numpy())

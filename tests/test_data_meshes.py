@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,14 +147,13 @@ def test_deterministic_by_seed(tiny, tmp_path):
     assert a == b
 
 
-def test_cli_generates_meshes_and_rejects_bad_room_type(tmp_path):
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "gssplat_ros.cli", *map(str, args)], capture_output=True,
-                              text=True)
+def test_cli_generates_meshes_and_rejects_bad_room_type(tmp_path, capsys):
+    from gssplat_ros.cli import main
 
-    r = cli("data", "generate", "--source", "meshes", "--out", tmp_path / "m", "--scenes", 1, "--frames", 2,
-            "--size", "48x32", "--room-type", "kitchen")
-    assert r.returncode == 0, r.stderr
-    assert "rooms/min" in r.stdout and (tmp_path / "m" / "scene0000_00" / "depth" / "1.png").exists()
-    r = cli("data", "generate", "--source", "meshes", "--out", tmp_path / "n", "--room-type", "studio")
-    assert r.returncode == 2 and "Traceback" not in r.stderr and "room type" in r.stderr
+    assert main(["data", "generate", "--source", "meshes", "--out", str(tmp_path / "m"), "--scenes", "1",
+                 "--frames", "2", "--size", "48x32", "--room-type", "kitchen"]) == 0
+    out = capsys.readouterr().out
+    assert "rooms/min" in out and (tmp_path / "m" / "scene0000_00" / "depth" / "1.png").exists()
+    assert main(["data", "generate", "--source", "meshes", "--out", str(tmp_path / "n"), "--room-type", "studio"]) == 2
+    err = capsys.readouterr().err
+    assert "room type" in err and "Traceback" not in err and not (tmp_path / "n").exists()

@@ -42,6 +42,14 @@ PHOTOS: tuple[tuple[str, bool], ...] = (
 TEXTURE_SIZE = 128
 
 
+def photo_index(name: str) -> int:
+    """Index of a packaged photo by its stem ("brick", "coffee", ...)."""
+    stems = [n.rsplit(".", 1)[0] for n, _ in PHOTOS]
+    if name not in stems:
+        raise ValueError(f"no packaged photo {name!r} ({', '.join(stems)})")
+    return stems.index(name)
+
+
 @dataclass(frozen=True)
 class AppearanceConfig:
     photo_texture_prob: float = 0.0  # share of surfaces (per object part) that carry a photo texture
@@ -189,7 +197,7 @@ class SceneLook:
     vignetting: float  # brightness lost at the image corners
 
     @staticmethod
-    def draw(rng: np.random.Generator, cfg: AppearanceConfig) -> "SceneLook":
+    def draw(rng: np.random.Generator, cfg: AppearanceConfig) -> SceneLook:
         wb = np.exp(rng.normal(0.0, 0.12, 3)) if cfg.exposure else np.ones(3)
         return SceneLook(wb_gain=wb / wb[1], exposure_target=float(rng.uniform(0.3, 0.55)),
                          noise_a=float(rng.uniform(5e-4, 4e-3)), noise_b=float(rng.uniform(1e-5, 2e-4)),
@@ -292,5 +300,5 @@ def depth_sensor(depth: np.ndarray, rgb: np.ndarray, rng: np.random.Generator, m
 
 
 __all__ = ["AppearanceConfig", "APPEARANCE_PRESETS", "DEPTH_SENSORS", "SceneLook", "appearance_config",
-           "camera_rgb", "depth_sensor", "overlay_photo_textures", "photo_textures", "random_camera",
+           "camera_rgb", "depth_sensor", "overlay_photo_textures", "photo_index", "photo_textures", "random_camera",
            "texture_detail", "triplanar"]

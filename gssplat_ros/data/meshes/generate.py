@@ -77,7 +77,7 @@ def render_view(room: MeshRoom, arrays: dict, bvh, world_from_cam: np.ndarray, K
         n = arrays["normal"][ti]
         n = np.where((np.einsum("ij,ij->i", n, dirs[hit]) > 0)[:, None], -n, n)  # face the camera
         m = arrays["mat"][ti]
-        albedo = np.repeat(arrays["color"][m][:, :], 1, 0)
+        albedo = arrays["color"][m]  # [N, 3] (fancy indexing copies)
         tex = arrays["texture"][m]
         has = tex >= 0
         if has.any():
@@ -150,7 +150,7 @@ def camera_path(rng, room: MeshRoom, frames: int, step_m: float) -> np.ndarray:
     room_from_world = np.linalg.inv(room.world_from_room)
     targets_item = [room_from_world[:3, :3] @ it["centre"] + room_from_world[:3, 3] for it in room.items]
     targets = []
-    for p, hz in zip(P, heights):
+    for p in P:
         cands = [c for c, it in zip(targets_item, room.items) if np.linalg.norm(c[:2] - p) > 1.0]
         if cands and rng.random() < 0.8:
             c = cands[int(rng.integers(len(cands)))][:2]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import trimesh
 
+from gssplat_ros.data.appearance import PHOTOS, photo_index
 from gssplat_ros.data.meshes import furniture as fu
 
 GRID_M = 0.05
@@ -97,7 +98,7 @@ def _shell(poly: np.ndarray, h: float, rng, photo_prob: float) -> list[fu.Part]:
     floor_mat = fu.wood(rng) if rng.random() < 0.5 else fu.fabric(rng)
     floor_mat.texture_scale_m = rng.uniform(0.4, 1.2)
     if rng.random() < max(photo_prob, 0.3):
-        floor_mat.texture = int(rng.choice([1, 6, 7, 5]))  # brick, grass, gravel, coins: floor-like scans
+        floor_mat.texture = photo_index(str(rng.choice(["brick", "grass", "gravel", "coins"])))  # floor-like scans
     parts = [fu.Part(floor, "floor", floor_mat), fu.Part(ceiling, "ceiling", fu.ceramic(rng))]
     wall_mat = fu.paint(rng)
     for a, b in zip(poly, np.roll(poly, -1, 0)):
@@ -225,7 +226,7 @@ def _group(rng, kind: str, plan: _Planner, parts: list, items: list) -> None:
         return
 
 
-def _wall_decor(rng, plan: _Planner, parts: list, items: list, h: float, photo_prob: float) -> None:
+def _wall_decor(rng, plan: _Planner, parts: list, items: list, h: float) -> None:
     walls = list(_walls(plan.poly))
     specs = [("door", 1 + int(rng.random() < 0.3)), ("window", int(rng.integers(0, 3))),
              ("picture", int(rng.integers(1, 4)))]
@@ -252,9 +253,10 @@ def _wall_decor(rng, plan: _Planner, parts: list, items: list, h: float, photo_p
                     plan.take(keep, (w / 2, 0.45), yaw, 0.0)
                 mat = fu.paint(rng) if kind != "door" else fu.wood(rng)
                 depth = {"door": 0.04, "window": 0.03, "picture": 0.025}[kind]
-                item = fu.Item(kind, [fu.Part(fu.box((w, depth, hh), (0, 0, z0 + hh / 2)), kind, mat)], (w / 2, depth / 2), z0 + hh)
+                panel = fu.Part(fu.box((w, depth, hh), (0, 0, z0 + hh / 2)), kind, mat)
+                item = fu.Item(kind, [panel], (w / 2, depth / 2), z0 + hh)
                 if kind == "picture":
-                    mat.texture, mat.texture_scale_m, mat.texture_strength = int(rng.integers(9)), max(w, hh), 1.0
+                    mat.texture, mat.texture_scale_m, mat.texture_strength = int(rng.integers(len(PHOTOS))), max(w, hh), 1.0
                     mat.color = (0.8, 0.8, 0.8)
                 elif kind == "window":
                     mat.color = tuple(np.clip(np.array(mat.color) * 0.3 + 0.65, 0, 1))  # daylight behind glass
@@ -298,7 +300,7 @@ def build_room(rng, room_type: str, photo_prob: float = 0.0) -> MeshRoom:
     plan = _Planner(poly)
     parts = _shell(poly, h, rng, photo_prob)
     items: list[dict] = []
-    _wall_decor(rng, plan, parts, items, h, photo_prob)
+    _wall_decor(rng, plan, parts, items, h)
     wall_list = list(WALL_ITEMS[room_type])
     rng.shuffle(wall_list)
     for kind in wall_list[: max(2, len(wall_list) - int(rng.integers(0, 2)))]:
@@ -319,7 +321,7 @@ def build_room(rng, room_type: str, photo_prob: float = 0.0) -> MeshRoom:
     textured = {"floor", "ceiling", "wall", "picture"}
     for p in parts:
         if p.raw not in textured and p.material.texture < 0 and rng.random() < photo_prob:
-            p.material.texture = int(rng.integers(9))
+            p.material.texture = int(rng.integers(len(PHOTOS)))
             p.material.texture_scale_m = float(rng.uniform(0.2, 1.0))
     yaw = rng.uniform(0, 2 * math.pi)
     world = trimesh.transformations.rotation_matrix(yaw, (0, 0, 1))
