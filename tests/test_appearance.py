@@ -153,7 +153,8 @@ def test_both_sources_take_the_appearance_options(tmp_path, source):
                                         source=source, appearance=appearance))
         return load_scene(tmp_path / out / "scene0000_00", "scannet")
 
-    plain, full, again = gen("plain", "none"), gen("full", "full"), gen("again", "full")
+    plain, full = gen("plain", "none"), gen("full", "full")
+    gen("again", "full")
     assert plain.size == (64, 48)
     assert (tmp_path / "full/scene0000_00/color/1.png").read_bytes() == \
         (tmp_path / "again/scene0000_00/color/1.png").read_bytes()

@@ -157,3 +157,14 @@ def test_cli_generates_meshes_and_rejects_bad_room_type(tmp_path, capsys):
     assert main(["data", "generate", "--source", "meshes", "--out", str(tmp_path / "n"), "--room-type", "studio"]) == 2
     err = capsys.readouterr().err
     assert "room type" in err and "Traceback" not in err and not (tmp_path / "n").exists()
+
+
+def test_photo_textures_do_not_change_the_room():
+    plain = build_room(np.random.default_rng([9, 2]), "living", photo_prob=0.0)
+    photo = build_room(np.random.default_rng([9, 2]), "living", photo_prob=0.8)
+    assert len(plain.parts) == len(photo.parts)
+    np.testing.assert_allclose(plain.world_from_room, photo.world_from_room)
+    for a, b in zip(plain.parts, photo.parts):
+        np.testing.assert_allclose(a.mesh.vertices, b.mesh.vertices)
+        assert a.raw == b.raw
+    assert sum(p.material.texture >= 0 for p in photo.parts) > sum(p.material.texture >= 0 for p in plain.parts) + 5

@@ -90,15 +90,15 @@ def _fan(poly: np.ndarray) -> np.ndarray:
     raise ValueError("floor plan is not star-shaped from any vertex")
 
 
-def _shell(poly: np.ndarray, h: float, rng, photo_prob: float) -> list[fu.Part]:
+def _shell(poly: np.ndarray, h: float, rng, tex_rng, photo_prob: float) -> list[fu.Part]:
     tris = _fan(poly)
     v2 = np.concatenate([poly, np.zeros((len(poly), 1))], 1)
     floor = trimesh.Trimesh(v2, tris, process=False)
     ceiling = trimesh.Trimesh(v2 + (0, 0, h), tris[:, ::-1], process=False)
     floor_mat = fu.wood(rng) if rng.random() < 0.5 else fu.fabric(rng)
     floor_mat.texture_scale_m = rng.uniform(0.4, 1.2)
-    if rng.random() < max(photo_prob, 0.3):
-        floor_mat.texture = photo_index(str(rng.choice(["brick", "grass", "gravel", "coins"])))  # floor-like scans
+    if tex_rng.random() < max(photo_prob, 0.3):
+        floor_mat.texture = photo_index(str(tex_rng.choice(["brick", "grass", "gravel", "coins"])))  # floor-like scans
     parts = [fu.Part(floor, "floor", floor_mat), fu.Part(ceiling, "ceiling", fu.ceramic(rng))]
     wall_mat = fu.paint(rng)
     for a, b in zip(poly, np.roll(poly, -1, 0)):
@@ -298,7 +298,9 @@ def build_room(rng, room_type: str, photo_prob: float = 0.0) -> MeshRoom:
         poly = poly * rng.uniform(0.55, 0.7)
     h = rng.uniform(2.4, 3.0)
     plan = _Planner(poly)
-    parts = _shell(poly, h, rng, photo_prob)
+    # textures draw from their own stream, so the same (seed, index) gives the same room at every photo_prob
+    tex_rng = np.random.default_rng(int(rng.integers(2**32)))
+    parts = _shell(poly, h, rng, tex_rng, photo_prob)
     items: list[dict] = []
     _wall_decor(rng, plan, parts, items, h)
     wall_list = list(WALL_ITEMS[room_type])
@@ -320,9 +322,9 @@ def build_room(rng, room_type: str, photo_prob: float = 0.0) -> MeshRoom:
     _clutter(rng, parts, items)
     textured = {"floor", "ceiling", "wall", "picture"}
     for p in parts:
-        if p.raw not in textured and p.material.texture < 0 and rng.random() < photo_prob:
-            p.material.texture = int(rng.integers(len(PHOTOS)))
-            p.material.texture_scale_m = float(rng.uniform(0.2, 1.0))
+        if p.raw not in textured and p.material.texture < 0 and tex_rng.random() < photo_prob:
+            p.material.texture = int(tex_rng.integers(len(PHOTOS)))
+            p.material.texture_scale_m = float(tex_rng.uniform(0.2, 1.0))
     yaw = rng.uniform(0, 2 * math.pi)
     world = trimesh.transformations.rotation_matrix(yaw, (0, 0, 1))
     world[:2, 3] = rng.uniform(-3.0, 3.0, 2)
