@@ -120,6 +120,7 @@ def test_random_camera_per_scene():
 
 
 def test_photo_textures_stick_to_the_surface():
+    pytest.importorskip("skimage")
     tex = ap.photo_textures()
     assert tex.shape[1:] == (ap.TEXTURE_SIZE, ap.TEXTURE_SIZE, 3) and len(tex) == len(ap.PHOTOS)
     assert tex.std() > 0.1
@@ -145,6 +146,9 @@ def test_photo_textures_stick_to_the_surface():
 @pytest.mark.parametrize("source", ["procedural", "meshes"])
 def test_both_sources_take_the_appearance_options(tmp_path, source):
     pytest.importorskip("numba")
+    pytest.importorskip("skimage")
+    if source == "meshes":
+        pytest.importorskip("trimesh")
     from gssplat_ros.data import load_scene
     from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
 
