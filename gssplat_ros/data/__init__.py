@@ -6,8 +6,10 @@ Usage:
     frame = scene.frame(0)
     ds = WindowDataset("scenes", "scannet", split="train", views=8, targets=2, size=(320, 240))
 
-Procedural scenes (`gssplat data generate`) live in `gssplat_ros.data.procedural` (needs numba); they are
-not imported here so that this package imports without numba.
+Generated scenes (`gssplat data generate`) come from two independent sources, `gssplat_ros.data.procedural`
+(analytic primitives) and `gssplat_ros.data.meshes` (triangle meshes, needs trimesh), both numba ray casters,
+with appearance randomisation from `gssplat_ros.data.appearance` (docs/data.md); they are not imported here
+so that this package imports without numba.
 """
 
 from gssplat_ros.data.labels import (

@@ -106,6 +106,29 @@ def map_scannet_raw(raw: np.ndarray, tsv: Optional[Union[str, Path]] = None) -> 
     return lut[np.minimum(raw.astype(np.int64), len(lut) - 1)]
 
 
+@functools.lru_cache(maxsize=4)
+def _raw_ids_by_name(path: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            out.setdefault(row["raw_category"], int(row["id"]))
+    return out
+
+
+def scannet_raw_id(name: str, tsv: Optional[Union[str, Path]] = None) -> int:
+    """Raw ScanNet id of a `raw_category` name in the label table (e.g. "kitchen cabinets" -> 29).
+
+    Raises:
+        DataError: the name is not in the table.
+    """
+    path = str(tsv or _default_tsv())
+    _read_tsv(path)  # clear errors for a missing or malformed table
+    try:
+        return _raw_ids_by_name(path)[name]
+    except KeyError:
+        raise DataError(f"{name!r} is not a raw category of the ScanNet label table") from None
+
+
 # ------------------------------------------------------------------------------------------ Replica
 # Replica's semantic classes by id (the `classes` list of each scene's `info_semantic.json`; Semantic-NeRF's
 # `semantic_class_*.png` store these ids). Index = class id.

@@ -42,6 +42,9 @@ class GenerateConfig:
     start_index: int = 0  # first scene index (scene0000_00 + start_index)
     step_m: float = 0.07  # camera travel per frame along the path
     room_type: Optional[str] = None  # force one type; default cycles through all types every 6 scenes
+    source: str = "procedural"  # procedural (this package) or meshes (data/meshes: triangle-mesh rooms)
+    appearance: str = "none"  # appearance.APPEARANCE_PRESETS: none (exact), camera, full (+ photo textures)
+    depth_sensor: Optional[str] = None  # exact | kinect | realsense; None = the preset's
 
 
 def default_K(width: int, height: int) -> np.ndarray:
@@ -86,6 +89,11 @@ def _save_png(path: Path, array: np.ndarray, image_format: str = "png") -> None:
 
 def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
     """Render and write one scene; returns timing and class statistics."""
+    if cfg.source == "meshes":
+        from gssplat_ros.data.meshes.generate import generate_scene as generate_mesh_scene
+
+        return generate_mesh_scene(out_root, index, cfg)
+    from gssplat_ros.data import appearance as ap
     from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_to_class_lut
     from gssplat_ros.data.procedural.raycast import camera_dirs, render_view
 
@@ -95,12 +103,21 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
     root = Path(out_root) / name
     for sub in ("color", "depth", "label-filt", "pose", "intrinsic"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    K = default_K(cfg.width, cfg.height)
+    look_cfg = ap.appearance_config(cfg.appearance, cfg.depth_sensor)
+    width, height, K = cfg.width, cfg.height, default_K(cfg.width, cfg.height)
+    look_rng = np.random.default_rng([cfg.seed, index, 4])
+    if look_cfg.random_camera:
+        width, height, K = ap.random_camera(look_rng, cfg.width, cfg.height, look_cfg)
+    look = ap.SceneLook.draw(look_rng, look_cfg)
+    n_prims = len(arrays["raw_ids"])
+    prim_texture = np.where(look_rng.random(n_prims) < look_cfg.photo_texture_prob,
+                            look_rng.integers(0, len(ap.PHOTOS), n_prims), -1)
+    prim_texture_scale = look_rng.uniform(0.2, 1.0, n_prims)
     K4 = np.eye(4)
     K4[:3, :3] = K
     for fname in ("intrinsic_color.txt", "intrinsic_depth.txt"):
         np.savetxt(root / "intrinsic" / fname, K4, fmt="%.6f")
-    dirs = camera_dirs(K, cfg.width, cfg.height)
+    dirs = camera_dirs(K, width, height)
     raw_of_prim = np.concatenate([arrays["raw_ids"], np.zeros(1, np.uint16)])  # index -1 (miss) -> 0
     lut = scannet_raw_to_class_lut()
     pixels = np.zeros(21, np.int64)
@@ -112,7 +129,12 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
         render_s += time.perf_counter() - t
         raw = raw_of_prim[prim]
         pixels += np.bincount(lut[np.minimum(raw, len(lut) - 1)].ravel(), minlength=21)
-        _save_png(root / "color" / f"{i}.{ext}", (rgb * 255.0 + 0.5).astype(np.uint8), cfg.image_format)
+        if (prim_texture >= 0).any():
+            rgb = ap.overlay_photo_textures(rgb, depth, pose, K, prim, prim_texture, prim_texture_scale)
+        view_rng = np.random.default_rng([cfg.seed, index, 5, i])
+        color = ap.camera_rgb(rgb, view_rng, look_cfg, look)
+        depth = ap.depth_sensor(depth, rgb, view_rng, look_cfg.depth_sensor)
+        _save_png(root / "color" / f"{i}.{ext}", color, cfg.image_format)
         depth_mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)
         _save_png(root / "depth" / f"{i}.png", depth_mm)
         _save_png(root / "label-filt" / f"{i}.png", raw.astype(np.uint16))
@@ -125,8 +147,10 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
         "seed": cfg.seed,
         "index": index,
         "frames": len(poses),
-        "width": cfg.width,
-        "height": cfg.height,
+        "width": width,
+        "height": height,
+        "appearance": cfg.appearance,
+        "depth_sensor": look_cfg.depth_sensor,
         "image_format": cfg.image_format,
         "step_m": cfg.step_m,
         "room_type": room.room_type,
@@ -153,6 +177,11 @@ def generate_dataset(cfg: GenerateConfig, progress: Optional[Callable[[dict], No
     """Generate cfg.scenes scenes under cfg.out; returns totals and frames per second."""
     if cfg.width <= 0 or cfg.height <= 0 or cfg.frames <= 0 or cfg.scenes <= 0:
         raise ValueError("scenes, frames, width and height must be positive")
+    if cfg.source not in ("procedural", "meshes"):
+        raise ValueError(f"source must be procedural or meshes, got {cfg.source!r}")
+    from gssplat_ros.data.appearance import appearance_config
+
+    appearance_config(cfg.appearance, cfg.depth_sensor)  # unknown names fail before any work
     if cfg.image_format not in ("png", "jpg"):
         raise ValueError(f"image format must be png or jpg, got {cfg.image_format!r}")
     out = Path(cfg.out)
