@@ -42,33 +42,7 @@ step() {  # step FILE SECONDS CMD...: run with min(SECONDS, time to the deadline
 
 # 1. gsplat's JIT compile, in the background: import it and rasterise one Gaussian
 compile_t0=$SECONDS
-timeout 300 "$PY" - >"$OUT_DIR/env.txt" 2>&1 <<'PY' &
-import importlib, platform, time, torch
-print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda,
-      "available", torch.cuda.is_available(), flush=True)
-if torch.cuda.is_available():
-    print("gpu", torch.cuda.get_device_name(0), flush=True)
-for name in ("gsplat", "onnxruntime", "tensorrt", "onnx", "numba", "rclpy"):
-    try:
-        mod = importlib.import_module(name)
-        extra = mod.get_available_providers() if name == "onnxruntime" else ""
-        print(name, getattr(mod, "__version__", "?"), extra, flush=True)
-    except Exception as exc:  # report and go on: each missing piece only skips its checks
-        print(name, "MISSING:", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", flush=True)
-try:
-    from gsplat import rasterization
-    t0 = time.perf_counter()
-    d = "cuda"
-    out, alpha, _ = rasterization(torch.tensor([[0.0, 0.0, 2.0]], device=d), torch.tensor([[1.0, 0, 0, 0]], device=d),
-                                  torch.full((1, 3), 0.1, device=d), torch.tensor([0.5], device=d),
-                                  torch.ones(1, 3, device=d), torch.eye(4, device=d)[None],
-                                  torch.tensor([[[20.0, 0, 8], [0, 20.0, 8], [0, 0, 1]]], device=d), 16, 16)
-    torch.cuda.synchronize()
-    print(f"gsplat compile + first rasterisation: {time.perf_counter() - t0:.1f} s; centre alpha "
-          f"{alpha[0, 8, 8, 0].item():.3f}", flush=True)
-except Exception as exc:
-    print("gsplat compile FAILED:", type(exc).__name__, exc, flush=True)
-PY
+timeout 300 "$PY" tools/gpu_env.py >"$OUT_DIR/env.txt" 2>&1 &
 compile_pid=$!
 # training scenes, generated here in the background too unless given
 if [[ -z "$SCENES" ]]; then
