@@ -11,12 +11,12 @@ NODE = ROOT / "gssplat_ros" / "ros" / "node.py"
 
 
 def node_name_and_publishers() -> tuple[str, set[str]]:
-    """The node's default name and the topics of every create_publisher call in node.py, as written."""
+    """The node's default name and the topics of every create_(lifecycle_)publisher call in node.py, as written."""
     tree = ast.parse(NODE.read_text())
     calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)]
     name = next(c.args[0].value for c in calls if c.func.attr == "__init__" and c.args
                 and isinstance(c.args[0], ast.Constant))
-    topics = {c.args[1].value for c in calls if c.func.attr == "create_publisher"
+    topics = {c.args[1].value for c in calls if c.func.attr in ("create_publisher", "create_lifecycle_publisher")
               and isinstance(c.args[1], ast.Constant)}
     return name, topics
 
