@@ -135,7 +135,9 @@ class GssplatNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._reset_state()
         self.palette = np.asarray(cfg.palette, dtype=np.uint8).reshape(-1, 3)
-        self.class_names = tuple(self.pipeline.class_names)
+        # The checkpoint's display names; one without names still gets one per class the model predicts.
+        self.class_names = tuple(self.pipeline.class_names) or tuple(
+            f"class_{i}" for i in range(self.pipeline.num_classes))
         self.class_colors = labels.class_colors(len(self.class_names), self.palette)
         if len(self.palette) < len(self.class_names):
             self.get_logger().warning(f"palette has {len(self.palette)} colours for {len(self.class_names)} "
@@ -172,8 +174,8 @@ class GssplatNode(LifecycleNode):
                  (self.destroy_service, self.create_service(Trigger, "~/save_map", self._on_save_map,
                                                             callback_group=MutuallyExclusiveCallbackGroup()))]
         # Dynamic parameters apply to the loaded pipeline; unconfigured, a set value is validated on configure.
-        made.append((self.remove_on_set_parameters_callback,
-                     self.add_on_set_parameters_callback(self._on_set_parameters)))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        made.append((self.remove_on_set_parameters_callback, self._on_set_parameters))
         pc = cfg.pipeline
         self.get_logger().info(
             f"configured: V={pc.window_size} model {pc.model_width}x{pc.model_height}, depth {pc.depth_mode}, "
@@ -238,12 +240,15 @@ class GssplatNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """From any state: stop, save the map when configured to, release."""
+        self._finish()
+        return super().on_shutdown(state)
+
+    def _finish(self) -> None:
         self._stop_activity()
         if self.cfg is not None and self.pipeline is not None and self.cfg.pipeline.fuse_map \
                 and self.cfg.save_map_on_shutdown:
             self.save_map()
         self._release()
-        return super().on_shutdown(state)
 
     def _stop_activity(self) -> None:
         self._stop.set()
@@ -270,8 +275,12 @@ class GssplatNode(LifecycleNode):
 
     def shutdown(self) -> None:
         """The shutdown transition from whichever state the node is in (idempotent)."""
-        if self._state_machine.current_state[1] in ("unconfigured", "inactive", "active"):
+        if self._state_machine.current_state[1] not in ("unconfigured", "inactive", "active"):
+            return
+        if self.context.ok():
             self.trigger_shutdown()
+        else:  # after SIGINT the context is gone and the state machine cannot announce a transition
+            self._finish()
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Apply dynamic parameters at once; refuse read-only ones and invalid values with the reason."""
