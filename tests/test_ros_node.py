@@ -206,6 +206,7 @@ def test_fused_map_published_and_saved(ckpt, frames, tmp_path):
         feed(h, frames[:5])
         assert h.wait_for(lambda: h.node.counts["predictions"] >= 2 and got, 60)
         assert 0 < got[-1].width <= len(h.node.pipeline.map)  # the map may have grown since it was published
+        pipeline = h.node.pipeline  # shutdown releases it from the node; the map it saved stays here
     finally:
         h.close()  # saves on shutdown (save_map_on_shutdown)
-    assert len(load_ply(out)) == len(h.node.pipeline.map)
+    assert h.node.pipeline is None and len(load_ply(out)) == len(pipeline.map)
