@@ -52,7 +52,7 @@ class NodeConfig:
     sync_reset_jump_back_s: float = setting(1.0, "a stamp this much older than the newest on its input (a looped "
                                                  "bag) clears the approximate-sync queues, seconds",
                                             limits=(0.0, 3600.0))
-    world_frame: str = setting("map", "frame_id of every output")
+    world_frame: str = setting("map", "frame_id of the clouds and the legend; a `~/render_pose` must be in it")
     # outputs
     render_width: int = setting(0, "rendered image width; 0 = the model width", limits=(0, 8192), dynamic=True)
     render_height: int = setting(0, "rendered image height; 0 = the model height", limits=(0, 8192),
@@ -60,6 +60,8 @@ class NodeConfig:
     publish_cloud: bool = setting(True, "publish ~/gaussians for every new window", dynamic=True)
     palette: list[int] = setting(doc="flattened RGB triplets (0-255), one per class, for ~/render/semantic_color",
                                  default_factory=_default_palette)
+    render_pose_frame: str = setting("gssplat_render_optical", "frame_id of the renders a `~/render_pose` "
+                                     "request asks for (the optical frame at the requested pose)")
     # fused map
     map_publish_period_s: float = setting(2.0, "period of ~/map/gaussians", limits=(0.1, 3600.0))
     map_save_dir: str = setting("", "the only directory ~/save_map writes to (empty = map saving off)")
@@ -67,6 +69,9 @@ class NodeConfig:
                                             "name ending .ply)")
     save_map_on_shutdown: bool = setting(False, "also save the fused map to map_save_dir/map_file_name on "
                                                 "shutdown")
+    # lifecycle
+    autostart: bool = setting(True, "configure and activate at start (gssplat_node); false: a managed node "
+                                    "waiting for `ros2 lifecycle set`")
     # housekeeping
     diagnostics_period_s: float = setting(1.0, "period of /diagnostics", limits=(0.1, 60.0))
     warn_throttle_s: float = setting(5.0, "minimum seconds between repeated warnings", limits=(0.0, 3600.0),

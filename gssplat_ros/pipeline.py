@@ -174,6 +174,10 @@ class Pipeline:
         return next(iter(self._runtimes.values())).info.class_names
 
     @property
+    def num_classes(self) -> int:
+        return next(iter(self._runtimes.values())).info.num_classes
+
+    @property
     def device(self) -> torch.device:
         return next(iter(self._runtimes.values())).info.device
 

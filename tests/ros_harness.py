@@ -42,15 +42,27 @@ def random_checkpoint(path: Path, depth_mode: str = "sensor") -> str:
 
 
 class Harness:
-    def __init__(self, params: dict, node_cls=None, subscribe=None):
-        """subscribe: the output keys the peer listens to (default: all of them)."""
-        from gssplat_ros.ros.node import GssplatNode
+    def __init__(self, params: dict, node_cls=None, subscribe=None, autostart: bool = True):
+        """subscribe: the output keys the peer listens to (default: all of them).
+        autostart: configure and activate the lifecycle node as `gssplat_node` does (its exception, if any,
+        propagates); False leaves it unconfigured, for a peer to drive through ~/change_state."""
+        from gssplat_ros.ros.node import GssplatNode, activate_at_start
 
         self.ns = "/t" + uuid.uuid4().hex[:8]
         self.ctx = Context()
         rclpy.init(context=self.ctx)
         overrides = [Parameter(k, value=v) for k, v in params.items()]
-        self.node = (node_cls or GssplatNode)(context=self.ctx, namespace=self.ns, parameter_overrides=overrides)
+        try:
+            self.node = (node_cls or GssplatNode)(context=self.ctx, namespace=self.ns, parameter_overrides=overrides)
+            if autostart:
+                activate_at_start(self.node)
+        except BaseException:
+            node = getattr(self, "node", None)
+            if node is not None:
+                node.shutdown()
+                node.destroy_node()
+            rclpy.try_shutdown(context=self.ctx)
+            raise
         self.peer = rclpy.create_node("peer", namespace=self.ns, context=self.ctx)
         self.received: dict[str, list] = {k: [] for k in
                                           ("image", "semantic", "semantic_color", "depth", "camera_info", "diag")}
@@ -74,7 +86,8 @@ class Harness:
         self.pub_depth = self.peer.create_publisher(Image, f"{self.ns}/depth", qos)
         self.pub_render_pose = self.peer.create_publisher(PoseStamped, f"{base}/render_pose", RELIABLE)
         self.spinner = BackgroundSpinner(self.ctx, self.node, self.peer)  # one thread, as gssplat_node spins
-        self.wait_for(lambda: self.pub_image.get_subscription_count() > 0, 10)
+        if autostart:
+            self.wait_for(lambda: self.pub_image.get_subscription_count() > 0, 10)
 
     def publish_frame(self, stamp_ns, rgb, K, pose, depth=None, encoding="rgb8", info_size=None, send_info=True):
         header = Header(stamp=conv.ns_to_stamp(stamp_ns), frame_id="camera")

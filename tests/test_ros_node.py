@@ -52,8 +52,8 @@ def test_outputs_have_right_encodings_sizes_stamps_and_fields(harness, frames):
     assert harness.wait_for(lambda: r["image"] and r["semantic"] and r["depth"] and r["cloud"] and r["camera_info"], 60)
     img, sem, col, dep, info = r["image"][-1], r["semantic"][-1], r["semantic_color"][-1], r["depth"][-1], r["camera_info"][-1]
     assert (img.encoding, sem.encoding, col.encoding, dep.encoding) == ("rgb8", "mono8", "rgb8", "32FC1")
-    for m in (img, sem, col, dep):
-        assert (m.width, m.height) == (W, H) and m.header.frame_id == "map"
+    for m in (img, sem, col, dep, info):  # the frame of the camera they were rendered for: the image's
+        assert (m.width, m.height) == (W, H) and m.header.frame_id == "camera"
     stamps = {1_000_000_000 + i * 100_000_000 for i in range(4)}
     assert conv.stamp_to_ns(img.header.stamp) in stamps  # the stamp of a frame that was rendered
     labels = conv.image_to_numpy(sem)
@@ -206,6 +206,7 @@ def test_fused_map_published_and_saved(ckpt, frames, tmp_path):
         feed(h, frames[:5])
         assert h.wait_for(lambda: h.node.counts["predictions"] >= 2 and got, 60)
         assert 0 < got[-1].width <= len(h.node.pipeline.map)  # the map may have grown since it was published
+        pipeline = h.node.pipeline  # shutdown releases it from the node; the map it saved stays here
     finally:
         h.close()  # saves on shutdown (save_map_on_shutdown)
-    assert len(load_ply(out)) == len(h.node.pipeline.map)
+    assert h.node.pipeline is None and len(load_ply(out)) == len(pipeline.map)

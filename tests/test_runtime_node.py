@@ -72,13 +72,17 @@ def test_node_with_tensorrt_but_no_tensorrt_fails_clearly(ckpt):
     from rclpy.parameter import Parameter
 
     from gssplat_ros.export.tensorrt_build import TensorRTUnavailable
-    from gssplat_ros.ros.node import GssplatNode
+    from gssplat_ros.ros.node import GssplatNode, activate_at_start
 
     ctx = Context()
     rclpy.init(context=ctx)
     try:
         overrides = [Parameter(k, value=v) for k, v in params(ckpt, runtime="tensorrt").items()]
         with pytest.raises(TensorRTUnavailable, match="TensorRT is not available"):
-            GssplatNode(context=ctx, namespace="/trt_missing", parameter_overrides=overrides)
+            node = GssplatNode(context=ctx, namespace="/trt_missing", parameter_overrides=overrides)
+            try:
+                activate_at_start(node)
+            finally:
+                node.destroy_node()
     finally:
         rclpy.try_shutdown(context=ctx)

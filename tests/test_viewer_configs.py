@@ -11,12 +11,12 @@ NODE = ROOT / "gssplat_ros" / "ros" / "node.py"
 
 
 def node_name_and_publishers() -> tuple[str, set[str]]:
-    """The node's default name and the topics of every create_publisher call in node.py, as written."""
+    """The node's default name and the topics of every create_(lifecycle_)publisher call in node.py, as written."""
     tree = ast.parse(NODE.read_text())
     calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)]
     name = next(c.args[0].value for c in calls if c.func.attr == "__init__" and c.args
                 and isinstance(c.args[0], ast.Constant))
-    topics = {c.args[1].value for c in calls if c.func.attr == "create_publisher"
+    topics = {c.args[1].value for c in calls if c.func.attr in ("create_publisher", "create_lifecycle_publisher")
               and isinstance(c.args[1], ast.Constant)}
     return name, topics
 
@@ -70,11 +70,16 @@ def test_rviz_config_shows_only_published_topics_in_the_world_frame():
     assert config["Visualization Manager"]["Global Options"]["Fixed Frame"] == world_frame
     clouds = [d for d in config["Visualization Manager"]["Displays"] if d["Class"].endswith("PointCloud2")]
     assert clouds and all(d["Color Transformer"] == "RGB8" for d in clouds)  # the cloud's packed `rgb` field
+    assert {"/gssplat/gaussians/semantic", "/gssplat/labels/legend"} <= set(topics)
+    legend = next(d for d in config["Visualization Manager"]["Displays"] if d.get("Topic", {}).get("Value") ==
+                  "/gssplat/labels/legend")
+    assert legend["Topic"]["Durability Policy"] == "Transient Local"  # latched: published once on activate
 
 
 def test_foxglove_layout_shows_only_published_topics():
     layout = json.loads((ROOT / "config" / "foxglove_layout.json").read_text())
     topics = foxglove_topics(layout)
     assert set(topics) <= published_topics(), set(topics) - published_topics()
-    assert {"/gssplat/render/image", "/gssplat/gaussians", "/diagnostics"} <= set(topics)
+    assert {"/gssplat/render/image", "/gssplat/gaussians", "/diagnostics", "/gssplat/gaussians/semantic",
+            "/gssplat/labels/legend"} <= set(topics)
     assert sorted(layout_leaves(layout["layout"])) == sorted(layout["configById"])  # every panel placed once

@@ -62,7 +62,7 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     from std_msgs.msg import Header
 
     from gssplat_ros.ros import conversions as conv
-    from gssplat_ros.ros.node import GssplatNode
+    from gssplat_ros.ros.node import GssplatNode, activate_at_start
     from gssplat_ros.ros.spin import BackgroundSpinner
 
     frames = _frames(size, 40)
@@ -76,6 +76,7 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
               "model_width": size[0], "model_height": size[1], "qos_profile": "reliable",
               "keyframe_translation_m": 0.0, "keyframe_rotation_deg": 0.0}
     node = GssplatNode(context=ctx, namespace=ns, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    activate_at_start(node)
     peer = rclpy.create_node("bench_peer", namespace=ns, context=ctx)
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     published: dict[int, float] = {}

@@ -2,7 +2,14 @@
 
 Usage:
     gssplat_node --ros-args --params-file config/gssplat.yaml -r image:=/camera/image_raw
-    ros2 launch gssplat_ros gssplat.launch.py
+    ros2 launch gssplat_ros gssplat.launch.py                      # autostart:=true (configure + activate)
+    ros2 launch gssplat_ros gssplat.launch.py autostart:=false     # managed: then
+    ros2 lifecycle set /gssplat configure && ros2 lifecycle set /gssplat activate
+
+A lifecycle node (REP 2005 / rclpy.lifecycle): parameters are declared in __init__; configure validates them,
+loads the model and warms up; activate creates the subscriptions and starts the worker (the output
+publishers are lifecycle publishers, silent while inactive); deactivate stops both; cleanup releases the
+model (and CUDA memory); shutdown saves the map when `save_map_on_shutdown`.
 
 The node only wires: it converts messages (conversions.py), feeds the core Pipeline, and publishes.
 Subscription callbacks never run the network: they hand work to one worker thread through
@@ -28,23 +35,26 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from gssplat_ros.cameras import scale_K
 from gssplat_ros.map_saver import MapSaver
 from gssplat_ros.pipeline import Pipeline, RenderResult
 from gssplat_ros.ros import conversions as conv
+from gssplat_ros.ros import labels
 from gssplat_ros.ros.health import Health
 from gssplat_ros.ros.params import (
     NodeConfig,
     ParameterError,
     apply_parameter_changes,
     changed_settings,
-    declare_and_read,
+    declare_parameters,
+    read_config,
 )
 from gssplat_ros.ros.sync import make_synchronizer
 from gssplat_ros.window import Frame, FrameError
@@ -56,6 +66,7 @@ class RenderJob:
     world_from_cam: np.ndarray  # [4, 4]
     received: float  # time.monotonic() when its input arrived
     new_window: bool  # predict first (the window changed)
+    frame_id: str = ""  # the optical frame whose pose the render uses: the renders' header.frame_id
 
 
 class LatencyStats:
@@ -75,37 +86,116 @@ class LatencyStats:
             return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in self._values.items() if v}
 
 
-class GssplatNode(Node):
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+OUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class GssplatNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("gssplat", **kwargs)
-        self.cfg: NodeConfig = declare_and_read(self)
-        cfg = self.cfg
-        self.pipeline = Pipeline(cfg.pipeline)
-        self.palette = np.asarray(cfg.palette, dtype=np.uint8).reshape(-1, 3)
+        declare_parameters(self)  # a wrong type or out-of-range value raises here (ParameterError)
+        self.cfg: Optional[NodeConfig] = None  # read on configure
+        self.pipeline: Optional[Pipeline] = None
+        self.configure_error: Optional[BaseException] = None  # why the last configure failed
+        self.log_configure_failure = True  # activate_at_start reports it itself, as one line
         self.dropped: Counter = Counter()
         self.counts: Counter = Counter()
         self.latency = LatencyStats()
-        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: Optional[threading.Thread] = None
+        self._active_subscriptions: list = []
+        self._configured_entities: list = []  # (destroy function, entity) made on configure
+        self.health = Health()  # replaced on configure, with the configured windows
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         self._last_warn: dict[str, float] = {}
         self._camera_info: Optional[CameraInfo] = None
         self._last_stamp_ns: Optional[int] = None
         self._last_K: Optional[np.ndarray] = None  # model-size intrinsics of the latest frame
         self._prediction = None
-        self._lock = threading.Lock()
         self._pending: Optional[RenderJob] = None  # latest wins
         self._pose_requests: deque = deque(maxlen=4)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+
+    # ----------------------------------------------------------------- lifecycle transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate the parameters, load the model, warm up; create the publishers, services and timers."""
+        self.configure_error = None
+        try:
+            self.cfg = cfg = read_config(self)
+            self.pipeline = Pipeline(cfg.pipeline)
+            warm_s = self.pipeline.warm_up()
+        except Exception as exc:  # a bad parameter, checkpoint, device, runtime or renderer: FAILURE, with why
+            self.configure_error = exc
+            self.pipeline = None
+            if self.log_configure_failure:
+                self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._reset_state()
+        self.palette = np.asarray(cfg.palette, dtype=np.uint8).reshape(-1, 3)
+        # The checkpoint's display names; one without names still gets one per class the model predicts.
+        self.class_names = tuple(self.pipeline.class_names) or tuple(
+            f"class_{i}" for i in range(self.pipeline.num_classes))
+        self.class_colors = labels.class_colors(len(self.class_names), self.palette)
+        if len(self.palette) < len(self.class_names):
+            self.get_logger().warning(f"palette has {len(self.palette)} colours for {len(self.class_names)} "
+                                      "classes: the others are drawn black")
         self.health = Health(cfg.health_window_s, cfg.stale_input_s, cfg.no_render_error_s)
         self.map_saver = MapSaver(cfg.map_save_dir)
+        made = self._configured_entities
 
+        self.pub_image = self.create_lifecycle_publisher(Image, "~/render/image", OUT_QOS)
+        self.pub_semantic = self.create_lifecycle_publisher(Image, "~/render/semantic", OUT_QOS)
+        self.pub_semantic_color = self.create_lifecycle_publisher(Image, "~/render/semantic_color", OUT_QOS)
+        self.pub_depth = self.create_lifecycle_publisher(Image, "~/render/depth", OUT_QOS)
+        self.pub_info = self.create_lifecycle_publisher(CameraInfo, "~/render/camera_info", OUT_QOS)
+        self.pub_cloud = self.create_lifecycle_publisher(PointCloud2, "~/gaussians", OUT_QOS)
+        self.pub_semantic_cloud = self.create_lifecycle_publisher(PointCloud2, "~/gaussians/semantic", OUT_QOS)
+        self.pub_map = self.create_lifecycle_publisher(PointCloud2, "~/map/gaussians", OUT_QOS)
+        # Latched (transient local): a viewer or planner that starts later still gets the classes once.
+        self.pub_labels = self.create_lifecycle_publisher(String, "~/labels", LATCHED)
+        self.pub_legend = self.create_lifecycle_publisher(MarkerArray, "~/labels/legend", LATCHED)
+        made += [(self.destroy_lifecycle_publisher, p) for p in (
+            self.pub_image, self.pub_semantic, self.pub_semantic_color, self.pub_depth, self.pub_info,
+            self.pub_cloud, self.pub_semantic_cloud, self.pub_map, self.pub_labels, self.pub_legend)]
+        # Diagnostics also while inactive: a monitor sees a configured node that gets no input.
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", OUT_QOS)
+        timers = MutuallyExclusiveCallbackGroup()
+        made += [(self.destroy_publisher, self.pub_diag),
+                 (self.destroy_timer, self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
+                                                        callback_group=timers))]
+        # A service, not a topic: the caller learns whether the map was saved, and where (map_saver.py says
+        # which files a request may write). Its own group: it awaits the save thread while inputs flow on.
+        self._save_done = self.create_guard_condition(lambda: None)  # wakes the executor when a save ends
+        self.map_saver.add_done_callback(self._save_done.trigger)
+        made += [(self.destroy_guard_condition, self._save_done),
+                 (self.destroy_service, self.create_service(Trigger, "~/save_map", self._on_save_map,
+                                                            callback_group=MutuallyExclusiveCallbackGroup()))]
+        # Dynamic parameters apply to the loaded pipeline; unconfigured, a set value is validated on configure.
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        made.append((self.remove_on_set_parameters_callback, self._on_set_parameters))
+        pc = cfg.pipeline
+        self.get_logger().info(
+            f"configured: V={pc.window_size} model {pc.model_width}x{pc.model_height}, depth {pc.depth_mode}, "
+            f"runtime {pc.runtime}{'' if pc.precision == 'auto' else ' ' + pc.precision} on {self.pipeline.device}, "
+            f"{len(self.class_names)} classes, warm-up {warm_s:.1f} s"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the publishers, subscribe to the inputs, start the worker."""
+        cfg = self.cfg
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        before = set(self.subscriptions)
         # QoS: sensor data (best effort) by default; reliable on request. Outputs are reliable.
         if cfg.qos_profile == "reliable":
             in_qos = QoSProfile(depth=cfg.qos_depth, reliability=ReliabilityPolicy.RELIABLE)
         else:
             in_qos = QoSProfile(depth=cfg.qos_depth, reliability=qos_profile_sensor_data.reliability,
                                 durability=qos_profile_sensor_data.durability, history=qos_profile_sensor_data.history)
-        out_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        out_qos = OUT_QOS
         inputs = MutuallyExclusiveCallbackGroup()
         pose_type, pose_topic = (PoseStamped, "pose") if cfg.pose_source == "pose" else (Odometry, "odom")
         synced = [(Image, "image"), (pose_type, pose_topic)] + ([(Image, "depth")] if cfg.use_depth else [])
@@ -118,40 +208,79 @@ class GssplatNode(Node):
                                  callback_group=inputs)
         self.create_subscription(PoseStamped, "~/render_pose", self._guarded(self._on_render_pose), out_qos,
                                  callback_group=inputs)
-        # A service, not a topic: the caller learns whether the map was saved, and where (map_saver.py says
-        # which files a request may write). Its own group: it awaits the save thread while inputs flow on.
-        self._save_done = self.create_guard_condition(lambda: None)  # wakes the executor when a save ends
-        self.map_saver.add_done_callback(self._save_done.trigger)
-        self.create_service(Trigger, "~/save_map", self._on_save_map, callback_group=MutuallyExclusiveCallbackGroup())
         # Count raw input rates (diagnostics: "no pose received") without touching the sync path.
         self.create_subscription(Image, "image", self._guarded(lambda _m: self._note_input("image")), in_qos,
                                  callback_group=inputs)
         self.create_subscription(pose_type, pose_topic, self._guarded(lambda _m: self._note_input("pose")), in_qos,
                                  callback_group=inputs)
-
-        self.pub_image = self.create_publisher(Image, "~/render/image", out_qos)
-        self.pub_semantic = self.create_publisher(Image, "~/render/semantic", out_qos)
-        self.pub_semantic_color = self.create_publisher(Image, "~/render/semantic_color", out_qos)
-        self.pub_depth = self.create_publisher(Image, "~/render/depth", out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, "~/render/camera_info", out_qos)
-        self.pub_cloud = self.create_publisher(PointCloud2, "~/gaussians", out_qos)
-        self.pub_map = self.create_publisher(PointCloud2, "~/map/gaussians", out_qos)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", out_qos)
-        timers = MutuallyExclusiveCallbackGroup()
-        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, callback_group=timers)
+        self._active_subscriptions = [sub for sub in self.subscriptions if sub not in before]
+        self._map_timer = None
         if cfg.pipeline.fuse_map:
-            self.create_timer(cfg.map_publish_period_s, self._publish_map, callback_group=timers)
-
+            self._map_timer = self.create_timer(cfg.map_publish_period_s, self._publish_map,
+                                                callback_group=MutuallyExclusiveCallbackGroup())
+        self.pub_labels.publish(labels.labels_msg(self.class_names, self.class_colors))
+        self.pub_legend.publish(labels.legend_markers(
+            self.class_names, self.class_colors, Header(stamp=self.get_clock().now().to_msg(), frame_id=cfg.world_frame)))
+        self._stop.clear()
         self._worker = threading.Thread(target=self._work_loop, name="gssplat-inference", daemon=True)
         self._worker.start()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        pc = cfg.pipeline
-        self.get_logger().info(
-            f"ready: V={pc.window_size} model {pc.model_width}x{pc.model_height}, depth {pc.depth_mode}, "
-            f"runtime {pc.runtime}{'' if pc.precision == 'auto' else ' ' + pc.precision} on {self.pipeline.device}, "
-            f"pose from '{pose_topic}', depth "
-            f"{'on' if cfg.use_depth else 'off'}, QoS {cfg.qos_profile}"
-        )
+        self.get_logger().info(f"active: pose from '{pose_topic}', depth {'on' if cfg.use_depth else 'off'}, "
+                               f"QoS {cfg.qos_profile}")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the inputs and the worker; the publishers go silent. The window and the map are kept."""
+        self._stop_activity()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the model (and CUDA memory) and everything configure made."""
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop, save the map when configured to, release."""
+        self._finish()
+        return super().on_shutdown(state)
+
+    def _finish(self) -> None:
+        self._stop_activity()
+        if self.cfg is not None and self.pipeline is not None and self.cfg.pipeline.fuse_map \
+                and self.cfg.save_map_on_shutdown:
+            self.save_map()
+        self._release()
+
+    def _stop_activity(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+            self._worker = None
+        for sub in self._active_subscriptions:
+            self.destroy_subscription(sub)
+        self._active_subscriptions = []
+        if getattr(self, "_map_timer", None) is not None:
+            self.destroy_timer(self._map_timer)
+            self._map_timer = None
+
+    def _release(self) -> None:
+        for destroy, entity in reversed(self._configured_entities):
+            destroy(entity)
+        self._configured_entities.clear()
+        device = self.pipeline.device if self.pipeline is not None else None
+        with self._lock:
+            self.pipeline, self._prediction, self._pending = None, None, None
+        if device is not None and device.type == "cuda":
+            torch.cuda.empty_cache()  # the model's memory goes back to other processes
+
+    def shutdown(self) -> None:
+        """The shutdown transition from whichever state the node is in (idempotent)."""
+        if self._state_machine.current_state[1] not in ("unconfigured", "inactive", "active"):
+            return
+        if self.context.ok():
+            self.trigger_shutdown()
+        else:  # after SIGINT the context is gone and the state machine cannot announce a transition
+            self._finish()
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Apply dynamic parameters at once; refuse read-only ones and invalid values with the reason."""
@@ -230,7 +359,8 @@ class GssplatNode(Node):
             self.health.note("keyframe")
         self.latency.add("convert", (time.monotonic() - received) * 1e3)
         with self._lock:
-            job = RenderJob(stamp_ns, frame.world_from_cam, received, is_keyframe and self.pipeline.window_ready())
+            job = RenderJob(stamp_ns, frame.world_from_cam, received, is_keyframe and self.pipeline.window_ready(),
+                            frame_id=image.header.frame_id)
             if self._pending is not None:
                 self.counts["superseded"] += 1
                 job.new_window = job.new_window or self._pending.new_window  # keep the pending prediction
@@ -254,14 +384,37 @@ class GssplatNode(Node):
         return Frame(stamp_ns=stamp_ns, image=rgb, K=K, world_from_cam=world_from_cam, depth=depth_m)
 
     def _on_render_pose(self, msg: PoseStamped) -> None:
+        """Render the optical frame at a requested pose. It must be in world_frame (an empty frame_id means
+        world_frame), or transformable into it through the TF buffer the input side provides."""
         try:
             world_from_cam = conv.pose_msg_to_matrix(msg.pose)
         except conv.ConversionError as exc:
             self._drop("bad_render_pose", str(exc))
             return
+        frame = msg.header.frame_id or self.cfg.world_frame
+        if frame != self.cfg.world_frame:
+            world_from_frame = self._world_from_frame(frame, msg.header.stamp)
+            if world_from_frame is None:
+                self._drop("render_pose_frame", f"~/render_pose in '{frame}', not world_frame "
+                                                f"'{self.cfg.world_frame}', and no TF to transform it")
+                return
+            world_from_cam = world_from_frame @ world_from_cam
         self._pose_requests.append(RenderJob(conv.stamp_to_ns(msg.header.stamp), world_from_cam,
-                                             time.monotonic(), False))
+                                             time.monotonic(), False, frame_id=self.cfg.render_pose_frame))
         self._wake.set()
+
+    def _world_from_frame(self, frame: str, stamp) -> Optional[np.ndarray]:
+        """world_frame <- frame at stamp ([4, 4]) from the input side's TF buffer (`self.inputs.tf_buffer`,
+        tf2_ros.Buffer's interface), or None when there is no buffer or no transform."""
+        buffer = getattr(getattr(self, "inputs", None), "tf_buffer", None)
+        if buffer is None:
+            return None
+        from gssplat_ros.ros.tf import TransformException, transform_to_matrix
+
+        try:
+            return transform_to_matrix(buffer.lookup_transform(self.cfg.world_frame, frame, stamp).transform)
+        except TransformException:
+            return None
 
     async def _on_save_map(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Save to map_save_dir/map_file_name off the executor thread; answer when written or refused."""
@@ -292,10 +445,6 @@ class GssplatNode(Node):
         return (self.cfg.render_width or pc.model_width, self.cfg.render_height or pc.model_height)
 
     def _work_loop(self) -> None:
-        try:  # on this thread, so start-up and the input callbacks are not held up by it
-            self.get_logger().info(f"warm-up done in {self.pipeline.warm_up():.1f} s")
-        except Exception as exc:  # a failed warm-up only means the first window pays the start-up cost
-            self.get_logger().warning(f"warm-up failed: {type(exc).__name__}: {exc}")
         while not self._stop.is_set():
             self._wake.wait(timeout=0.5)
             self._wake.clear()
@@ -338,10 +487,14 @@ class GssplatNode(Node):
             self.latency.add("total", (time.monotonic() - job.received) * 1e3)
         if job.new_window and self.cfg.publish_cloud:  # after the renders: building the cloud is off their latency path
             header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
-            self.pub_cloud.publish(conv.gaussians_to_cloud_msg(self.pipeline.cloud(self._prediction), header))
+            gaussians = self.pipeline.cloud(self._prediction)
+            self.pub_cloud.publish(conv.gaussians_to_cloud_msg(gaussians, header))
+            if self.pub_semantic_cloud.get_subscription_count() > 0:  # lazy: only while someone listens
+                self.pub_semantic_cloud.publish(labels.semantic_cloud_msg(gaussians, self.class_colors, header))
 
     def _publish_render(self, r: RenderResult, job: RenderJob, semantic: bool = True) -> None:
-        header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=self.cfg.world_frame)
+        # The optical frame whose pose this render used, so rviz2's Camera display and Foxglove can place it.
+        header = Header(stamp=conv.ns_to_stamp(job.stamp_ns), frame_id=job.frame_id)
         self.pub_image.publish(conv.numpy_to_image(r.rgb, header, "rgb8"))
         if semantic:
             self.pub_semantic.publish(conv.numpy_to_image(r.labels, header, "mono8"))
@@ -370,7 +523,7 @@ class GssplatNode(Node):
 
     def stats(self) -> dict:
         lat = self.latency.percentiles()
-        report = self.health.report(self.pipeline.window_ready())
+        report = self.health.report(self.pipeline is not None and self.pipeline.window_ready())
         return {
             "level": report.level,
             "message": report.message,
@@ -405,13 +558,6 @@ class GssplatNode(Node):
                                   message=message, hardware_id="gssplat", values=values)
         self.pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
-    def shutdown(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._worker.join(timeout=10)
-        if self.cfg.pipeline.fuse_map and self.cfg.save_map_on_shutdown:
-            self.save_map()
-
 
 async def _yield_to_executor() -> None:
     """Give the executor a turn (an awaitable that yields once, as rclpy's Future does while pending)."""
@@ -423,11 +569,33 @@ class _Yield:
         yield
 
 
+class StartError(RuntimeError):
+    """The node could not be configured or activated at start; the message is the one-line reason."""
+
+
+def activate_at_start(node: GssplatNode) -> None:
+    """Configure and activate now (autostart), raising configure's own exception when it fails."""
+    node.log_configure_failure = False  # the caller reports it, as one line
+    try:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise node.configure_error or StartError("configure failed")
+    finally:
+        node.log_configure_failure = True
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        raise StartError("activate failed")
+
+
 def main(args: Optional[list[str]] = None) -> int:
     rclpy.init(args=args)
     node = None
+    started = False
     try:
         node = GssplatNode()
+        if node.get_parameter("autostart").value:
+            activate_at_start(node)
+        else:
+            node.get_logger().info("managed: waiting for `ros2 lifecycle set <node> configure` and `activate`")
+        started = True
         # One executor thread: callbacks only convert and enqueue, inference runs on the node's worker.
         # (Measured on 2 cores: a multi-threaded executor's threads fight the worker for the GIL and
         # tripled render latency, with p95 in the seconds.)
@@ -446,14 +614,15 @@ def main(args: Optional[list[str]] = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # start-up: checkpoint, device, runtime, renderer: one line, not a traceback
-        if node is not None:  # a failure while running keeps its traceback
+        if started:  # a failure while running keeps its traceback
             raise
         print(f"gssplat_node: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         if node is not None:
             node.shutdown()
-            print("GSSPLAT_STATS " + json.dumps(node.stats()), flush=True)
+            if started:
+                print("GSSPLAT_STATS " + json.dumps(node.stats()), flush=True)
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -1,7 +1,9 @@
 """Node parameters: declared from the config dataclasses' settings, read once into a `NodeConfig`.
 
 Usage:
-    cfg = declare_and_read(node)   # raises ParameterError with a clear message for invalid values
+    declare_parameters(node)       # in the node's __init__ (a lifecycle node declares before configure)
+    cfg = read_config(node)        # on configure: raises ParameterError with a clear message for invalid values
+    cfg = declare_and_read(node)   # both at once
 Each parameter's type, default, range and description live in one `setting(...)` field
 (gssplat_ros/node_config.py, gssplat_ros/pipeline.py); config/gssplat.yaml is generated from them.
 """
@@ -23,7 +25,8 @@ from gssplat_ros.node_config import (
     parameter_value,
 )
 
-__all__ = ["NodeConfig", "ParameterError", "apply_parameter_changes", "changed_settings", "declare_and_read"]
+__all__ = ["NodeConfig", "ParameterError", "apply_parameter_changes", "changed_settings", "declare_and_read",
+           "declare_parameters", "read_config"]
 
 
 class ParameterError(ValueError):
@@ -41,22 +44,31 @@ def _descriptor(p: Parameter) -> ParameterDescriptor:
     return d
 
 
-def declare_and_read(node) -> NodeConfig:
-    """Declare every parameter (NodeConfig's and its PipelineConfig's) and read them into a NodeConfig."""
+def declare_parameters(node) -> None:
+    """Declare every parameter (NodeConfig's and its PipelineConfig's) with its type, range and help."""
     defaults = NodeConfig()
-    values = {}
     for p in node_parameters():
         try:
-            param = node.declare_parameter(p.name, parameter_value(defaults, p), _descriptor(p))
+            node.declare_parameter(p.name, parameter_value(defaults, p), _descriptor(p))
         except InvalidParameterValueException as exc:
             raise ParameterError(f"parameter '{p.name}' is out of range {list(p.spec.limits or ())}: {exc}") from None
         except Exception as exc:  # wrong type in the params file, for example
             raise ParameterError(f"parameter '{p.name}': {exc}") from None
-        values[p.name] = param.value
+
+
+def read_config(node) -> NodeConfig:
+    """The declared parameters' current values as a validated NodeConfig."""
+    values = {p.name: node.get_parameter(p.name).value for p in node_parameters()}
     try:
         return node_config_from_parameters(values)
     except ConfigError as exc:
         raise ParameterError(f"parameter {exc}") from None
+
+
+def declare_and_read(node) -> NodeConfig:
+    """Declare every parameter and read them into a NodeConfig."""
+    declare_parameters(node)
+    return read_config(node)
 
 
 def apply_parameter_changes(cfg: NodeConfig, changes: dict) -> NodeConfig:
