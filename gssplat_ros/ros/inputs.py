@@ -64,14 +64,18 @@ def input_qos(cfg: NodeConfig) -> QoSProfile:
                       durability=qos_profile_sensor_data.durability, history=qos_profile_sensor_data.history)
 
 
+def _from_tf(extrinsic_text: str) -> bool:
+    return isinstance(transforms.parse_extrinsic(extrinsic_text), str)
+
+
 def needs_tf(cfg: NodeConfig) -> list[str]:
     """The parameters whose values need a TF buffer (empty when none does)."""
     uses = []
     if cfg.pose_source == "tf":
         uses.append("pose_source: tf")
-    if cfg.pose_source != "tf" and transforms.parse_extrinsic(cfg.camera_from_body) == transforms.EXTRINSIC_FROM_TF:
+    if cfg.pose_source != "tf" and _from_tf(cfg.camera_from_body):
         uses.append("camera_from_body: tf")
-    if cfg.register_depth and transforms.parse_extrinsic(cfg.color_from_depth) == transforms.EXTRINSIC_FROM_TF:
+    if cfg.register_depth and _from_tf(cfg.color_from_depth):
         uses.append("color_from_depth: tf")
     if cfg.floor_frame:
         uses.append(f"floor_frame: {cfg.floor_frame}")
@@ -119,8 +123,8 @@ class InputStage:
                            else (Image, "depth"))
         synced = [image_input] + ([pose_input] if pose_input else []) + ([depth_input] if depth_input else [])
         self._has_pose, self._has_depth = pose_input is not None, depth_input is not None
-        self._sync = make_synchronizer(node, synced, qos, cfg.sync_queue_size, cfg.sync_slop_s, self._guarded(self._on_synced),
-                                       callback_group=group, guard=self._guarded,
+        self._sync = make_synchronizer(node, synced, qos, cfg.sync_queue_size, cfg.sync_slop_s,
+                                       self._guarded(self._on_synced), callback_group=group, guard=self._guarded,
                                        reset_on_jump_back_s=cfg.sync_reset_jump_back_s)
         self._subs = [
             node.create_subscription(CameraInfo, "camera_info", self._guarded(self._on_camera_info), qos,
@@ -224,7 +228,7 @@ class InputStage:
                             f"camera_from_body ('x y z qx qy qz qw' or 'tf'), or expected_pose_frame: {body} "
                             "if it is the camera optical frame")
             return world_from_pose
-        if extrinsic == transforms.EXTRINSIC_FROM_TF:
+        if isinstance(extrinsic, str):  # EXTRINSIC_FROM_TF
             body = body or expected
             extrinsic = self._lookup(camera_frame, body, 0)  # a static mount: the latest transform
         return transforms.optical_pose_from_body_pose(world_from_pose, extrinsic)
@@ -246,7 +250,7 @@ class InputStage:
         depth_rect = conv.camera_rectifier(info)
         depth = depth_rect.rectify_depth(depth)
         color_from_depth = self._color_from_depth
-        if color_from_depth == transforms.EXTRINSIC_FROM_TF:
+        if isinstance(color_from_depth, str):  # EXTRINSIC_FROM_TF
             color_from_depth = self._lookup(camera_frame, depth_msg.header.frame_id.lstrip("/"), 0)
         return register_depth(depth, depth_rect.K, rect.K, color_from_depth, (width, height))
 
