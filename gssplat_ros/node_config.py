@@ -26,6 +26,7 @@ from gssplat_ros.config import ConfigError, SettingSpec, check_settings, setting
 from gssplat_ros.data.labels import PALETTE
 from gssplat_ros.map_saver import check_file_name
 from gssplat_ros.pipeline import Pipeline, PipelineConfig
+from gssplat_ros.transforms import parse_extrinsic
 
 # ROS parameter names that differ from the PipelineConfig field they set (the name users already have).
 ROS_NAMES = {"min_opacity": "cloud_min_opacity"}
@@ -42,7 +43,28 @@ class NodeConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     # inputs
     pose_source: str = setting("pose", "pose: geometry_msgs/PoseStamped on `pose`; odom: nav_msgs/Odometry on "
-                                       "`odom` (camera optical frame)", choices=("pose", "odom"))
+                                       "`odom`; tf: world_frame <- the image's header.frame_id at the image stamp",
+                               choices=("pose", "odom", "tf"))
+    tf_timeout_s: float = setting(0.05, "how long a TF lookup waits for the transform at the image stamp, seconds",
+                                  limits=(0.0, 10.0))
+    camera_from_body: str = setting("", "extrinsic of the pose topic's body frame: 'x y z qx qy qz qw' mapping body "
+                                        "points into the camera optical frame, 'tf' to read it from TF, or empty "
+                                        "when the poses are of the optical frame")
+    expected_pose_frame: str = setting("", "the frame the pose topic's poses are of (Odometry child_frame_id); "
+                                           "another one is dropped as unexpected_pose_frame; empty = any")
+    image_transport: str = setting("raw", "raw: sensor_msgs/Image on `image`; compressed: CompressedImage on "
+                                          "`image/compressed`", choices=("raw", "compressed"))
+    depth_transport: str = setting("raw", "raw: sensor_msgs/Image on `depth`; compressedDepth: CompressedImage on "
+                                          "`depth/compressedDepth`", choices=("raw", "compressedDepth"))
+    image_rectified: bool = setting(False, "the image is already rectified: use camera_info's P, no remap")
+    register_depth: bool = setting(False, "depth comes from another camera: register it into the colour camera "
+                                          "with `depth/camera_info` and color_from_depth")
+    color_from_depth: str = setting("tf", "with register_depth: 'x y z qx qy qz qw' mapping depth optical points "
+                                          "into the colour optical frame, or 'tf'")
+    world_check: bool = setting(True, "warn (throttled) when camera poses do not fit a z-up world with the floor at "
+                                      "floor_z_m")
+    floor_frame: str = setting("", "a frame on the floor (e.g. base_footprint) whose TF height replaces floor_z_m "
+                                   "in the world check; empty = floor_z_m")
     use_depth: bool = setting(True, "subscribe to `depth` (32FC1 m or 16UC1 mm) and sync it with the image")
     qos_profile: str = setting("sensor_data", "input QoS: sensor_data (best effort) or reliable",
                                choices=("sensor_data", "reliable"))
@@ -94,6 +116,16 @@ class NodeConfig:
             check_file_name(self.map_file_name)  # one rule for the parameter and the save request
         except ValueError as exc:
             raise ConfigError(f"'map_file_name': {exc}") from None
+        if self.register_depth and not self.use_depth:
+            raise ConfigError("'register_depth' needs use_depth: true")
+        if self.camera_from_body.strip().lower() == "tf" and self.pose_source == "pose" and not self.expected_pose_frame:
+            raise ConfigError("'camera_from_body': tf with pose_source pose needs expected_pose_frame (a PoseStamped "
+                              "does not name the frame its pose is of)")
+        for name in ("camera_from_body", "color_from_depth"):
+            try:
+                parse_extrinsic(getattr(self, name))
+            except ValueError as exc:
+                raise ConfigError(f"'{name}': {exc}") from None
         if len(self.palette) % 3 or not all(0 <= int(v) <= 255 for v in self.palette):
             raise ConfigError("'palette' must be RGB triplets of integers 0-255")
         return self

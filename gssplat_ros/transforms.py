@@ -214,3 +214,33 @@ class TransformTree:
         """Block until the lookup can succeed or `timeout_s` passes (new transforms wake it)."""
         with self._changed:
             return self._changed.wait_for(lambda: self.can_lookup(target, source, stamp_ns), timeout=max(0.0, timeout_s))
+
+
+EXTRINSIC_FROM_TF = "tf"
+
+
+def parse_extrinsic(text: str):
+    """An extrinsic parameter -> [4, 4] matrix, EXTRINSIC_FROM_TF ("tf"), or None (empty: not set).
+
+    Args:
+        text: 'x y z qx qy qz qw' (metres, quaternion xyzw as static_transform_publisher takes it; commas
+            allowed), 'tf', or empty.
+
+    Raises:
+        ValueError: not 7 finite numbers, or a quaternion that is not unit length.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.lower() == EXTRINSIC_FROM_TF:
+        return EXTRINSIC_FROM_TF
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"{text!r} is not 'x y z qx qy qz qw', 'tf' or empty") from None
+    if len(values) != 7 or not np.isfinite(values).all():
+        raise ValueError(f"needs 7 finite numbers 'x y z qx qy qz qw', got {text!r}")
+    norm = float(np.linalg.norm(values[3:]))
+    if abs(norm - 1.0) > 1e-2:
+        raise ValueError(f"quaternion (qx qy qz qw) must be unit length, |q| = {norm:.4g}")
+    return matrix_from_parts(values[:3], np.asarray(values[3:]) / norm)

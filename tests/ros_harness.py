@@ -96,14 +96,15 @@ class Harness:
             iw, ih = info_size or (w, h)
             self.pub_info.publish(conv.camera_info_msg(K, iw, ih, header))
             # A camera streams camera_info continuously; here the first one must land before its image.
-            self.wait_for(lambda: getattr(self.node, "_camera_info", None) is not None, 5)
+            inputs = getattr(self.node, "inputs", self.node)  # the node's InputStage holds the latest camera_info
+            self.wait_for(lambda: getattr(inputs, "_camera_info", None) is not None, 5)
         img = conv.numpy_to_image(rgb, header, "rgb8")
         img.encoding = encoding
         self.pub_image.publish(img)
         if depth is not None:
             self.pub_depth.publish(conv.numpy_to_image(depth.astype(np.float32), header, "32FC1"))
         msg = conv.pose_to_msg(pose, stamp_ns, "map") if isinstance(pose, np.ndarray) else pose
-        msg.header = header
+        msg.header = Header(stamp=header.stamp, frame_id="map")  # a pose in the world frame, of the camera
         self.pub_pose.publish(msg)
 
     @staticmethod

@@ -158,7 +158,7 @@ def publish_looped_bag(h, frames, loops, seconds, image_hz=30.0, pose_hz=200.0, 
     rgb0, K, _, _ = frames[0]
     header = Header(stamp=conv.ns_to_stamp(start_ns), frame_id="camera")
     h.pub_info.publish(conv.camera_info_msg(K, W, H, header))
-    h.wait_for(lambda: h.node._camera_info is not None, 5)
+    h.wait_for(lambda: getattr(h.node, "inputs", h.node)._camera_info is not None, 5)
     image_period, pose_period = 1.0 / image_hz, 1.0 / pose_hz
     for loop in range(loops):
         t0 = time.monotonic()
