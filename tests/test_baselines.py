@@ -34,9 +34,9 @@ def _smooth_texture(x, y):
 
 
 def test_warping_a_view_into_itself_reproduces_it():
-    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset  # a real room: edges and occlusions
     import tempfile
 
+    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset  # a real room: edges and occlusions
     from gssplat_ros.data.scenes import load_scene
 
     with tempfile.TemporaryDirectory() as root:
