@@ -276,3 +276,15 @@ def test_world_shift_moves_every_pose_and_nothing_else():
     assert torch.equal(moved["context_world_from_cam"][:, :3, :3], pose[:, :3, :3])
     assert torch.equal(batch["context_world_from_cam"], pose)  # the input window is untouched
     assert moved["context_images"] is batch["context_images"]
+
+
+def test_estimated_depth_eval_reports_both_warps(tmp_path, scenes):
+    from gssplat_ros.evaluate import EvalConfig, evaluate
+
+    res = evaluate(EvalConfig(data=str(scenes), views=2, width=64, height=48, depth="estimated", device="cpu",
+                              checkpoint=random_checkpoint(tmp_path, "estimated"), render_backend="cpu", warmup=0))
+    rows = res["baselines"]
+    assert rows["warp_estimated"]["label"] == "forward warp (model's estimated depth)"
+    assert rows["warp_sensor"]["label"] == "forward warp (sensor depth)"
+    (image,) = res["images"]  # an untrained depth net's estimate warps differently from the sensor depth
+    assert image["warp_estimated_psnr"] != image["warp_sensor_psnr"] and rows["warp_sensor"]["psnr"] > 15
