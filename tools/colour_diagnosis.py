@@ -3,7 +3,7 @@ Gaussians and switch one suspect off at a time.
 
 Usage (rooms from `gssplat data generate --out ROOMS --scenes 3 --frames 24 --size 160x120 --seed 2701`):
     python tools/colour_diagnosis.py --data ROOMS [--checkpoint STEM] [--views 4] [--size 160x120]
-        [--max-targets 2] [--json out.json]
+        [--max-targets 2] [--json out.json] [--footprint-oracle]
 
 For every window and every appearance variant of its images (original; colour channels permuted; another
 white balance; another palette, the colours inverted; a darker exposure) it prints the mean PSNR of the context
@@ -151,6 +151,31 @@ def diagnose_window(net, b: dict, images: torch.Tensor, query_image: torch.Tenso
         }
 
 
+def footprint_oracle(b: dict, settings: RenderSettings) -> dict[str, float]:
+    """PSNR of each context view re-rendered from ideal Gaussians (its exact colours at its unprojected
+    pixels, opacity 1, isotropic, only its own) by footprint: scale (pixels) x rasteriser dilation (px^2)."""
+    from gssplat_ros.model.geometry import unproject_maps
+
+    images, depth, K, poses = b["context_images"], b["context_depth"], b["context_K"], b["context_world_from_cam"]
+    V, _, H, W = images.shape
+    out = {}
+    for scale_px in (0.1, 0.3, 0.5, 0.9):
+        for dilation in (0.3, 0.0):
+            values = []
+            for v in range(V):
+                means = unproject_maps(K[v:v + 1], depth[v:v + 1, 0], poses[v:v + 1]).permute(0, 2, 3, 1).reshape(-1, 3)
+                n = len(means)
+                metres_per_px = (depth[v].reshape(-1) / K[v, 0, 0])[:, None]  # [n, 1]
+                g = Gaussians(means=means, quats=torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(n, 1),
+                              scales=(metres_per_px * scale_px).repeat(1, 3),
+                              opacities=(depth[v].reshape(-1) > 0).float(),
+                              sh=rgb_to_sh_dc(images[v].permute(1, 2, 0).reshape(-1, 1, 3)))
+                values.append(rerender_psnr(g, Cameras(K[v:v + 1], poses[v:v + 1], W, H), images[v:v + 1],
+                                            depth[v:v + 1, 0] > 0, replace(settings, eps2d=dilation)))
+            out[f"{scale_px:g} px, dilation {dilation:g}"] = float(np.mean(values))
+    return out
+
+
 def main(argv=None) -> int:
     from gssplat_ros.commands.eval_cmd import parse_size
     from gssplat_ros.data import WindowDataset
@@ -162,6 +187,8 @@ def main(argv=None) -> int:
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--size", default="160x120")
     ap.add_argument("--max-targets", type=int, default=2, help="windows per scene")
+    ap.add_argument("--footprint-oracle", action="store_true",
+                    help="only the ideal-Gaussian re-render PSNR by scale and dilation (no network)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     width, height = parse_size(args.size)
@@ -170,6 +197,13 @@ def main(argv=None) -> int:
     settings = RenderSettings(backend="cpu")
     ds = WindowDataset(args.data, split="all", views=args.views, targets=1, size=(width, height), context_stride=1,
                        max_targets=args.max_targets)
+    if args.footprint_oracle:
+        per_window = [footprint_oracle(ds[i], settings) for i in range(len(ds))]
+        print(f"ideal Gaussians (exact colours, opacity 1, own view only), {len(ds)} windows x {args.views} views")
+        print("| footprint | re-render PSNR (dB) |\n|---|---|")
+        for key in per_window[0]:
+            print(f"| {key} | {np.mean([w[key] for w in per_window]):.2f} |")
+        return 0
     rows: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     for i in range(len(ds)):
         b = ds[i]
