@@ -288,3 +288,19 @@ def test_estimated_depth_eval_reports_both_warps(tmp_path, scenes):
     assert rows["warp_sensor"]["label"] == "forward warp (sensor depth)"
     (image,) = res["images"]  # an untrained depth net's estimate warps differently from the sensor depth
     assert image["warp_estimated_psnr"] != image["warp_sensor_psnr"] and rows["warp_sensor"]["psnr"] > 15
+
+
+def test_scenes_without_a_label_folder_load_unlabelled_and_a_missing_file_is_still_an_error(tmp_path):
+    from gssplat_ros.data.labels import IGNORE_INDEX
+    from gssplat_ros.data.scenes import load_scene
+    from tests.bag_helpers import make_replica_scene, make_scene
+
+    for fmt, scene, folder, missing in (
+            ("scannet", make_scene(tmp_path / "s", frames=2), "label-filt", "1.png"),
+            ("replica", make_replica_scene(tmp_path / "r", frames=2), "semantic_class", "semantic_class_1.png")):
+        (scene / folder / missing).unlink()
+        with pytest.raises(DataError, match=missing.replace(".", r"\.")):
+            load_scene(scene, fmt).frame(1)  # a labelled scene with one label image gone: still an error
+        shutil.rmtree(scene / folder)
+        frame = load_scene(scene, fmt).frame(1)  # an RGB-D capture: every pixel ignored
+        assert (frame.labels == IGNORE_INDEX).all() and frame.depth.max() > 0
