@@ -7,6 +7,14 @@ estimated-depth models only, a sensor-depth model's input depth is the ground tr
 depth (targets). Speed: milliseconds per query (encoder + rendering one target),
 device-synchronised, the first `warmup` queries discarded. Every protocol choice is printed.
 
+Beside the model, a forward-warp baseline (baselines.py: the same context views' RGB-D splatted into the
+query, z-buffered, sub-pixel, small holes filled) is scored on the same pixels and reported as its own row:
+the bar the model has to clear. In estimated-depth mode it is warped twice, with the model's estimated depth
+and with the sensor depth. Scenes without labels score PSNR/SSIM/depth only ("no labels"); `split="auto"`
+evaluates every scene of a folder that names no test split; `min_baseline_m` / `min_baseline_deg` keep
+near-duplicate frames out of the context; `context_rerender` adds the colour Gaussians' PSNR in their own
+context views. The aggregate `metrics` hold metrics only (MODEL_METRIC_KEYS, the interval, speed, count).
+
 The headline metrics also get a 95% interval from a bootstrap over scenes (images of one scene share
 its room, so they are resampled together). It says how far one run's figure can be trusted: on 8
 generated test rooms (16 images) the shipped sensor model's mIoU interval is about 0.14 wide.
