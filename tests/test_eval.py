@@ -1,11 +1,14 @@
 """`gssplat eval`: metrics JSON, table, side-by-side PNGs, and clear errors."""
 
 import json
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from gssplat_ros.errors import DataError
 from tests.ros_harness import random_checkpoint
 
 
@@ -48,6 +51,77 @@ def test_eval_writes_json_table_and_images(tmp_path, scenes):
     assert low == pytest.approx(m["miou"]) and high == pytest.approx(m["miou"]) and "95% (scenes resampled)" in r.stdout
     pngs = list((tmp_path / "img").glob("*.png"))
     assert len(pngs) == 1
+    # the aggregate holds metrics only: no averaged frame indices, pixel counts or item counts
+    assert not {"target", "num_pixels", "count", "context", "ious"} & set(m)
+    # the forward-warp bar, scored on the same pixels, is its own row in the JSON and the table
+    warp = res["baselines"]["warp_sensor"]
+    assert warp["label"] == "forward warp (sensor depth)" and "| forward warp (sensor depth) |" in r.stdout
+    assert warp["psnr"] > 15 and 0 < warp["ssim"] <= 1 and 0.5 < warp["coverage"] <= 1
+    assert warp["psnr"] == pytest.approx(image["warp_sensor_psnr"])
+
+
+@pytest.fixture(scope="module")
+def plain_folder(tmp_path_factory):
+    """Three scenes and no split files, like someone else's rooms or a capture."""
+    pytest.importorskip("numba")
+    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
+
+    root = tmp_path_factory.mktemp("plain")
+    generate_dataset(GenerateConfig(out=str(root), scenes=3, frames=6, width=64, height=48, seed=4))
+    return root
+
+
+def test_a_folder_without_splits_evaluates_every_scene(tmp_path, plain_folder):
+    from gssplat_ros.evaluate import EvalConfig, evaluate
+
+    base = dict(data=str(plain_folder), views=2, width=64, height=48, checkpoint=random_checkpoint(tmp_path),
+                device="cpu", render_backend="cpu", warmup=0)
+    res = evaluate(EvalConfig(**base))
+    assert sorted({m["scene"] for m in res["images"]}) == ["scene0000_00", "scene0001_00", "scene0002_00"]
+    assert "split: all" in res["protocol"]
+    (plain_folder / "splits").mkdir()  # a folder that names its test scenes keeps them
+    try:
+        (plain_folder / "splits" / "test.txt").write_text("scene0001_00\n")
+        res = evaluate(EvalConfig(**base))
+        assert {m["scene"] for m in res["images"]} == {"scene0001_00"} and "split: test" in res["protocol"]
+    finally:
+        shutil.rmtree(plain_folder / "splits")
+
+
+def test_scenes_without_labels_score_colour_and_say_no_labels(tmp_path, plain_folder):
+    root = tmp_path / "capture"
+    shutil.copytree(plain_folder / "scene0000_00", root / "scene0000_00")
+    shutil.rmtree(root / "scene0000_00" / "label-filt")
+    r = gssplat("eval", "--checkpoint", random_checkpoint(tmp_path), "--data", root, "--views", 2, "--size", "64x48",
+                "--device", "cpu", "--backend", "cpu", "--json", tmp_path / "out.json", "--context-rerender")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "out.json").read_text())
+    m = res["metrics"]
+    assert res["labels"] is False and "no labels" in r.stdout and "no labels" in res["protocol"]
+    assert m["psnr"] > 5 and 0 < m["ssim"] <= 1 and "render_depth_absrel" in m
+    assert "miou" not in m and "| mIoU |" not in r.stdout and res["per_class"] == []
+    assert m["context_psnr"] > 5 and "context re-render PSNR" in r.stdout
+    assert res["baselines"]["warp_sensor"]["psnr"] > 15
+
+
+def test_min_baseline_keeps_near_duplicate_frames_out_of_the_context(plain_folder):
+    from gssplat_ros.data.windows import WindowDataset, near_duplicates, view_distances
+
+    ds = WindowDataset(plain_folder, split="all", views=2, size=(64, 48), context_stride=1)
+    poses = ds.scenes[0].poses
+    _, context, (t0,) = ds.select(0)
+    gaps = np.linalg.norm(poses[:, :3, 3].numpy() - poses[t0, :3, 3].numpy(), axis=-1)  # [F] metres
+    limit = float(gaps[context].max()) + 1e-4  # today's contexts are all nearer than this
+    far = WindowDataset(plain_folder, split="all", views=2, size=(64, 48), context_stride=1, min_baseline_m=limit)
+    _, context_far, _ = far.select(0)
+    assert all(gaps[c] >= limit for c in context_far) and not set(context) & set(context_far)
+    # a frame counts as a near duplicate only when it is within both limits
+    assert near_duplicates(poses, poses[t0], limit, 0.0) == [i for i in range(len(poses)) if gaps[i] < limit]
+    assert near_duplicates(poses, poses[t0], limit, 1e-6) == [t0]
+    assert near_duplicates(poses, poses[t0]) == [] and len(view_distances(poses, poses[t0])) == len(poses)
+    too_far = WindowDataset(plain_folder, split="all", views=2, size=(64, 48), context_stride=1, min_baseline_m=1e3)
+    with pytest.raises(DataError, match="minimum baseline"):
+        too_far.select(0)
 
 
 def test_scene_bootstrap_interval_resamples_whole_scenes():
@@ -202,3 +276,31 @@ def test_world_shift_moves_every_pose_and_nothing_else():
     assert torch.equal(moved["context_world_from_cam"][:, :3, :3], pose[:, :3, :3])
     assert torch.equal(batch["context_world_from_cam"], pose)  # the input window is untouched
     assert moved["context_images"] is batch["context_images"]
+
+
+def test_estimated_depth_eval_reports_both_warps(tmp_path, scenes):
+    from gssplat_ros.evaluate import EvalConfig, evaluate
+
+    res = evaluate(EvalConfig(data=str(scenes), views=2, width=64, height=48, depth="estimated", device="cpu",
+                              checkpoint=random_checkpoint(tmp_path, "estimated"), render_backend="cpu", warmup=0))
+    rows = res["baselines"]
+    assert rows["warp_estimated"]["label"] == "forward warp (model's estimated depth)"
+    assert rows["warp_sensor"]["label"] == "forward warp (sensor depth)"
+    (image,) = res["images"]  # an untrained depth net's estimate warps differently from the sensor depth
+    assert image["warp_estimated_psnr"] != image["warp_sensor_psnr"] and rows["warp_sensor"]["psnr"] > 15
+
+
+def test_scenes_without_a_label_folder_load_unlabelled_and_a_missing_file_is_still_an_error(tmp_path):
+    from gssplat_ros.data.labels import IGNORE_INDEX
+    from gssplat_ros.data.scenes import load_scene
+    from tests.bag_helpers import make_replica_scene, make_scene
+
+    for fmt, scene, folder, missing in (
+            ("scannet", make_scene(tmp_path / "s", frames=2), "label-filt", "1.png"),
+            ("replica", make_replica_scene(tmp_path / "r", frames=2), "semantic_class", "semantic_class_1.png")):
+        (scene / folder / missing).unlink()
+        with pytest.raises(DataError, match=missing.replace(".", r"\.")):
+            load_scene(scene, fmt).frame(1)  # a labelled scene with one label image gone: still an error
+        shutil.rmtree(scene / folder)
+        frame = load_scene(scene, fmt).frame(1)  # an RGB-D capture: every pixel ignored
+        assert (frame.labels == IGNORE_INDEX).all() and frame.depth.max() > 0

@@ -1,4 +1,5 @@
-"""`gssplat eval --data DIR --format scannet|replica --views V [--depth sensor|estimated] --json OUT.json [--images DIR]`."""
+"""`gssplat eval --data DIR --format scannet|replica --views V [--depth sensor|estimated] --json OUT.json [--images DIR]
+[--min-baseline-m M] [--min-baseline-deg DEG] [--context-rerender]`."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_query_arguments(parser, ("train", "val", "test", "all"), "test")
+    add_query_arguments(parser, ("auto", "train", "val", "test", "all"), "auto",
+                        "folder of scenes (--split auto: its test split where splits/*.txt or Replica's paper "
+                        "scenes name one, else every scene)")
     parser.add_argument("--runtime", choices=["torch", "onnxruntime", "tensorrt", "auto"], default="torch")
     parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto",
                         help="of the exported graph: auto (the runtime's default: fp32, TensorRT fp16), fp32, fp16 "
@@ -47,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inference-time: no world-geometry cues into the semantic branch")
     parser.add_argument("--world-shift-z", type=float, default=0.0, metavar="M",
                         help="robustness probe: every pose M metres higher (floor at z = M instead of 0)")
+    parser.add_argument("--min-baseline-m", type=float, default=0.0, metavar="M",
+                        help="frames nearer the query than M metres (and than --min-baseline-deg, if given) are "
+                             "never its context: near-duplicate frames of a real capture")
+    parser.add_argument("--min-baseline-deg", type=float, default=0.0, metavar="DEG",
+                        help="frames turned less than DEG degrees from the query (and nearer than "
+                             "--min-baseline-m, if given) are never its context")
+    parser.add_argument("--context-rerender", action="store_true",
+                        help="also render the colour Gaussians back into their own context views (PSNR: how much "
+                             "of the observation they keep)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--images", help="write side-by-side PNGs here")
 
@@ -62,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
                      rgb_mask=args.rgb_mask, max_targets=args.max_targets, images=args.images or "",
                      ablate_offsets=args.ablate_offsets, ablate_aggregation=args.ablate_aggregation,
                      ablate_geometry=args.ablate_geometry, world_shift_z=args.world_shift_z,
-                     semantic_scales=args.semantic_scales)
+                     semantic_scales=args.semantic_scales, min_baseline_m=args.min_baseline_m,
+                     min_baseline_deg=args.min_baseline_deg, context_rerender=args.context_rerender)
+    if cfg.min_baseline_m < 0 or cfg.min_baseline_deg < 0:
+        raise ValueError("--min-baseline-m and --min-baseline-deg must be >= 0")
     result = evaluate(cfg)
     print(format_table(result))
     write_json(result, args.json)

@@ -21,6 +21,9 @@ Intrinsics: Semantic-NeRF's pinhole with hfov 90 deg, fx = fy = W / 2 / tan(45 d
 puts pixel centres at integers, which is cx = W / 2 in our convention (pixel centres at +0.5). Classes: Replica
 ids -> ScanNet-20 by name (`labels.REPLICA_TO_SCANNET20`), or an explicit `label_map` / `label_map.json`.
 
+Labels are optional: a scene without its label folder (`label-filt/`, `semantic_class/`), e.g. a real RGB-D
+capture, loads with every pixel IGNORE_INDEX; a label folder with a file missing is still an error.
+
 Pixel convention everywhere: pixel (u, v) has its centre at (u + 0.5, v + 0.5); resizing scales K per axis.
 """
 
@@ -68,6 +71,11 @@ class Frame:
     labels: Tensor  # [H, W] int64 class ids 0..19, 20 = other / ignored
     K: Tensor  # [3, 3] float32 pixels for (W, H)
     world_from_cam: Tensor  # [4, 4] float32 camera-to-world, OpenCV optical axes
+
+
+def unlabelled(rgb: np.ndarray) -> np.ndarray:
+    """[h, w] all IGNORE_INDEX: the labels of a frame from a scene without a label folder."""
+    return np.full(rgb.shape[:2], IGNORE_INDEX, np.int64)
 
 
 # ------------------------------------------------------------------------------------------ image IO
@@ -286,6 +294,8 @@ class ScanNetScene(Scene):
         label_path = self.path / "label-filt" / f"{fid}.png"
         rgb = read_image(rgb_path)
         depth = read_image(depth_path)
+        if not label_path.parent.is_dir():  # an RGB-D capture without labels: every pixel ignored
+            return self._finish(rgb_path, rgb, depth_path, depth, label_path, unlabelled(rgb))
         raw = read_image(label_path)
         if raw.ndim != 2:
             raise DataError(f"{label_path}: expected a 16-bit single-channel label image, got shape {raw.shape}")
@@ -342,6 +352,8 @@ class ReplicaScene(Scene):
         label_path = self.path / "semantic_class" / f"semantic_class_{fid}.png"
         rgb = read_image(rgb_path)
         depth = read_image(depth_path)
+        if not label_path.parent.is_dir():  # an RGB-D capture without labels: every pixel ignored
+            return self._finish(rgb_path, rgb, depth_path, depth, label_path, unlabelled(rgb))
         raw = read_image(label_path)
         if raw.ndim != 2:
             raise DataError(f"{label_path}: expected a single-channel class image, got shape {raw.shape}")

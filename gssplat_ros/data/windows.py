@@ -94,6 +94,22 @@ def nearest_views(poses, query_pose, V: int, exclude=None, rotation_weight_m: fl
     return [int(i) for i in order if int(i) not in banned][: max(0, int(V))]
 
 
+def near_duplicates(poses, query_pose, min_m: float = 0.0, min_deg: float = 0.0) -> list[int]:
+    """Indices of the poses too close to the query to serve as its context: nearer than `min_m` metres
+    and turned less than `min_deg` degrees (a limit of 0 is not applied; both 0: none)."""
+    if min_m <= 0 and min_deg <= 0:
+        return []
+    p = np.asarray(poses.detach().cpu() if isinstance(poses, Tensor) else poses, dtype=np.float64)  # [F, 4, 4]
+    q = np.asarray(query_pose.detach().cpu() if isinstance(query_pose, Tensor) else query_pose, dtype=np.float64)
+    close = np.ones(len(p), bool)
+    if min_m > 0:
+        close &= np.linalg.norm(p[:, :3, 3] - q[:3, 3], axis=-1) < min_m
+    if min_deg > 0:
+        cos = (np.einsum("fij,ij->f", p[:, :3, :3], q[:3, :3]) - 1.0) / 2.0
+        close &= np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) < min_deg
+    return [int(i) for i in np.flatnonzero(close)]
+
+
 # ------------------------------------------------------------------------------------------ splits
 def list_scenes(root: Union[str, Path], format: str = "scannet") -> dict[str, Path]:
     """{name: folder} of the scenes under root (one or two levels deep, e.g. Replica's room_0/Sequence_1)."""
@@ -178,6 +194,8 @@ class WindowDataset(Dataset):
         pool_factor: random sampling draws from the ceil(pool_factor * (V + T - 1)) nearest frames.
         target_start, target_stride, max_targets, context_stride: the fixed protocol (S-Ray / GSNeRF:
             targets 2::20 up to 10 per scene, context candidates ::5).
+        min_baseline_m, min_baseline_deg: frames nearer the first target than both limits (`near_duplicates`)
+            never serve as context, so near-duplicate frames of a real capture cannot stand in for the query.
         seed: base seed of random sampling; `set_epoch` varies it per epoch.
         cache_frames: keep up to this many decoded frames in memory (per worker).
         scene_kwargs: passed to `load_scene` (e.g. skip_invalid_poses=True, label_map=...).
@@ -187,7 +205,8 @@ class WindowDataset(Dataset):
                  targets: int = 1, size: Sequence[int] = (320, 240), *, scenes: Optional[Sequence[str]] = None,
                  sampling: Optional[str] = None, pool_factor: float = 1.5, target_start: int = 2,
                  target_stride: int = 20, max_targets: int = 10, context_stride: int = 5, seed: int = 0,
-                 cache_frames: int = 0, scene_kwargs: Optional[dict] = None):
+                 cache_frames: int = 0, scene_kwargs: Optional[dict] = None, min_baseline_m: float = 0.0,
+                 min_baseline_deg: float = 0.0):
         if views < 1 or targets < 1:
             raise ValueError(f"views and targets must be >= 1, got {views} and {targets}")
         self.root = Path(root)
@@ -202,6 +221,7 @@ class WindowDataset(Dataset):
         self.target_start, self.target_stride = int(target_start), max(1, int(target_stride))
         self.max_targets, self.context_stride = int(max_targets), max(1, int(context_stride))
         self.seed, self.epoch = int(seed), 0
+        self.min_baseline_m, self.min_baseline_deg = float(min_baseline_m), float(min_baseline_deg)
         self.cache_frames = int(cache_frames)
         self._cache: OrderedDict[tuple[int, int], Frame] = OrderedDict()
 
@@ -246,9 +266,10 @@ class WindowDataset(Dataset):
         scene = self.scenes[si]
         poses = scene.poses
         n_extra = self.targets - 1
+        too_close = near_duplicates(poses, poses[t0], self.min_baseline_m, self.min_baseline_deg)
         if self.sampling == "random":
             pool_n = math.ceil(self.pool_factor * (self.views + n_extra))
-            pool = nearest_views(poses, poses[t0], pool_n, exclude=t0)
+            pool = nearest_views(poses, poses[t0], pool_n, exclude=[t0] + too_close)
             rng = np.random.default_rng(self._seed_for(index))
             chosen = [pool[i] for i in sorted(rng.choice(len(pool), self.views + n_extra, replace=False))]
             extra = [chosen[i] for i in sorted(rng.choice(len(chosen), n_extra, replace=False))] if n_extra else []
@@ -258,9 +279,12 @@ class WindowDataset(Dataset):
             candidates = [i for i in range(0, len(scene), self.context_stride) if i not in all_targets]
             if len(candidates) < self.views + n_extra:
                 candidates = [i for i in range(len(scene)) if i != t0]
-            banned = [i for i in range(len(scene)) if i not in candidates] + [t0]
+            banned = [i for i in range(len(scene)) if i not in candidates] + [t0] + too_close
             ranked = nearest_views(poses, poses[t0], self.views + n_extra, exclude=banned)
             context, extra = ranked[: self.views], ranked[self.views:]
+        if len(context) < self.views:
+            raise DataError(f"{scene.name} frame {t0}: only {len(context)} frames are at least the minimum baseline "
+                            f"({self.min_baseline_m:g} m, {self.min_baseline_deg:g} deg) from it, {self.views} needed")
         return si, context, [t0] + extra
 
     def _seed_for(self, index: int) -> list[int]:
