@@ -22,7 +22,7 @@ PYTHON_KEYS = {
     "rosbags": "python3-rosbags-pip",
 }
 # No rosdep key exists: installed by `pip install -r requirements.txt` (the README's one extra line).
-PIP_ONLY = {"jaxtyping", "safetensors", "mcap", "onnx", "onnxslim"}
+PIP_ONLY = {"jaxtyping", "safetensors", "mcap", "onnx", "onnxslim", "trimesh"}
 # Optional GPU backends, imported lazily and installed with the CUDA toolchain (see docs/export.md).
 OPTIONAL = {"gsplat", "tensorrt"}
 IN_REPO = {"gssplat_ros", "export"}

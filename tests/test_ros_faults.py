@@ -134,7 +134,7 @@ def test_stale_when_input_stops(ckpt, frames):
 
 def test_exception_in_a_subscription_callback_is_counted_and_the_node_keeps_serving(ckpt, frames):
     h = Harness(base_params(ckpt))
-    _, sync = h.node._sync
+    _, sync = h.node.inputs._sync
     real_add, calls = sync.add, []
 
     def add_failing_once(msg, index, stamp_ns=None):

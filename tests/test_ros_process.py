@@ -80,7 +80,7 @@ def test_node_process_renders_published_frames(tmp_path):
             pubs["image"].publish(conv.numpy_to_image(rgb, h, "rgb8"))
             pubs["depth"].publish(conv.numpy_to_image(depth, h, "32FC1"))
             p = conv.pose_to_msg(pose, 0, "map")
-            p.header = h
+            p.header.stamp = h.stamp  # the pose is in world_frame ("map"), stamped like its image
             pubs["pose"].publish(p)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not got:

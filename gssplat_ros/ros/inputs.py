@@ -82,6 +82,16 @@ def needs_tf(cfg: NodeConfig) -> list[str]:
     return uses
 
 
+def check_inputs(cfg: NodeConfig) -> None:
+    """Raise InputConfigError when the parameters need TF and this install has no tf2_ros (a start-up error)."""
+    uses_tf = needs_tf(cfg)
+    if uses_tf and not tf.HAVE_TF2_ROS:
+        raise InputConfigError(
+            f"{', '.join(uses_tf)} needs TF, but this install has no tf2_ros (tf2_msgs has no pip wheel): "
+            "apt install ros-$ROS_DISTRO-tf2-ros, or give poses on the pose/odom topics and extrinsics "
+            "as 'x y z qx qy qz qw'")
+
+
 class InputStage:
     """Creates the node's input subscriptions and turns synced messages into core Frames (module docstring)."""
 
@@ -98,13 +108,8 @@ class InputStage:
         self._camera_from_body = transforms.parse_extrinsic(cfg.camera_from_body)
         self._color_from_depth = transforms.parse_extrinsic(cfg.color_from_depth)
         self.tf_buffer, self._tf_listener = tf_buffer, None
-        uses_tf = needs_tf(cfg)
-        if uses_tf and tf_buffer is None:
-            if not tf.HAVE_TF2_ROS:
-                raise InputConfigError(
-                    f"{', '.join(uses_tf)} needs TF, but this install has no tf2_ros (tf2_msgs has no pip wheel): "
-                    "apt install ros-$ROS_DISTRO-tf2-ros, or give poses on the pose/odom topics and extrinsics "
-                    "as 'x y z qx qy qz qw'")
+        if needs_tf(cfg) and tf_buffer is None:
+            check_inputs(cfg)
             self.tf_buffer = tf.make_buffer(node=node)
             # Its own spin thread: a lookup that waits for the transform at the image stamp must not block
             # the executor thread that would deliver it.

@@ -31,12 +31,11 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -48,6 +47,7 @@ from gssplat_ros.pipeline import Pipeline, RenderResult
 from gssplat_ros.ros import conversions as conv
 from gssplat_ros.ros import labels
 from gssplat_ros.ros.health import Health
+from gssplat_ros.ros.inputs import InputStage, check_inputs
 from gssplat_ros.ros.params import (
     NodeConfig,
     ParameterError,
@@ -56,7 +56,6 @@ from gssplat_ros.ros.params import (
     declare_parameters,
     read_config,
 )
-from gssplat_ros.ros.sync import make_synchronizer
 from gssplat_ros.window import Frame, FrameError
 
 
@@ -112,7 +111,6 @@ class GssplatNode(LifecycleNode):
 
     def _reset_state(self) -> None:
         self._last_warn: dict[str, float] = {}
-        self._camera_info: Optional[CameraInfo] = None
         self._last_stamp_ns: Optional[int] = None
         self._last_K: Optional[np.ndarray] = None  # model-size intrinsics of the latest frame
         self._prediction = None
@@ -125,6 +123,7 @@ class GssplatNode(LifecycleNode):
         self.configure_error = None
         try:
             self.cfg = cfg = read_config(self)
+            check_inputs(cfg)  # before the model loads: TF-dependent parameters on an install without TF
             self.pipeline = Pipeline(cfg.pipeline)
             warm_s = self.pipeline.warm_up()
         except Exception as exc:  # a bad parameter, checkpoint, device, runtime or renderer: FAILURE, with why
@@ -189,29 +188,13 @@ class GssplatNode(LifecycleNode):
         cfg = self.cfg
         result = super().on_activate(state)  # enables the lifecycle publishers
         before = set(self.subscriptions)
-        # QoS: sensor data (best effort) by default; reliable on request. Outputs are reliable.
-        if cfg.qos_profile == "reliable":
-            in_qos = QoSProfile(depth=cfg.qos_depth, reliability=ReliabilityPolicy.RELIABLE)
-        else:
-            in_qos = QoSProfile(depth=cfg.qos_depth, reliability=qos_profile_sensor_data.reliability,
-                                durability=qos_profile_sensor_data.durability, history=qos_profile_sensor_data.history)
         out_qos = OUT_QOS
         inputs = MutuallyExclusiveCallbackGroup()
-        pose_type, pose_topic = (PoseStamped, "pose") if cfg.pose_source == "pose" else (Odometry, "odom")
-        synced = [(Image, "image"), (pose_type, pose_topic)] + ([(Image, "depth")] if cfg.use_depth else [])
-        # Every subscription callback is guarded: an exception is counted (internal_error), never raised
-        # into the executor, which would stop the node.
-        self._sync = make_synchronizer(self, synced, in_qos, cfg.sync_queue_size, cfg.sync_slop_s,
-                                       self._on_synced, callback_group=inputs, guard=self._guarded,
-                                       reset_on_jump_back_s=cfg.sync_reset_jump_back_s)
-        self.create_subscription(CameraInfo, "camera_info", self._guarded(self._on_camera_info), in_qos,
-                                 callback_group=inputs)
+        # Subscriptions, sync, decoding, camera models, poses (topics or TF), depth registration: inputs.py.
+        # Every callback there is guarded: an exception is counted (internal_error), never raised into the
+        # executor, which would stop the node.
+        self.inputs = InputStage(self, cfg, self._on_frame, self._drop, self._note_input, callback_group=inputs)
         self.create_subscription(PoseStamped, "~/render_pose", self._guarded(self._on_render_pose), out_qos,
-                                 callback_group=inputs)
-        # Count raw input rates (diagnostics: "no pose received") without touching the sync path.
-        self.create_subscription(Image, "image", self._guarded(lambda _m: self._note_input("image")), in_qos,
-                                 callback_group=inputs)
-        self.create_subscription(pose_type, pose_topic, self._guarded(lambda _m: self._note_input("pose")), in_qos,
                                  callback_group=inputs)
         self._active_subscriptions = [sub for sub in self.subscriptions if sub not in before]
         self._map_timer = None
@@ -224,8 +207,8 @@ class GssplatNode(LifecycleNode):
         self._stop.clear()
         self._worker = threading.Thread(target=self._work_loop, name="gssplat-inference", daemon=True)
         self._worker.start()
-        self.get_logger().info(f"active: pose from '{pose_topic}', depth {'on' if cfg.use_depth else 'off'}, "
-                               f"QoS {cfg.qos_profile}")
+        self.get_logger().info(f"active: pose from {cfg.pose_source}, image {cfg.image_transport}, depth "
+                               f"{'on' if cfg.use_depth else 'off'}, QoS {cfg.qos_profile}")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -256,6 +239,9 @@ class GssplatNode(LifecycleNode):
         if self._worker is not None:
             self._worker.join(timeout=10)
             self._worker = None
+        if getattr(self, "inputs", None) is not None:
+            self.inputs.close()
+            self.inputs = None
         for sub in self._active_subscriptions:
             self.destroy_subscription(sub)
         self._active_subscriptions = []
@@ -302,7 +288,7 @@ class GssplatNode(LifecycleNode):
         return guarded
 
     def _note_input(self, kind: str) -> None:
-        self.counts[kind + "_in"] += 1
+        self.counts["synced" if kind == "frame" else kind + "_in"] += 1
         self.health.note(kind)
 
     def _drop(self, reason: str, message: str) -> None:
@@ -313,26 +299,9 @@ class GssplatNode(LifecycleNode):
             self._last_warn[reason] = now
             self.get_logger().warn(f"dropping frame ({reason}): {message} [{self.dropped[reason]} so far]")
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
-        self.health.note("camera_info")
-
-    def _on_synced(self, image: Image, pose_msg, depth: Optional[Image] = None) -> None:
-        try:
-            self._handle_synced(image, pose_msg, depth)
-        except Exception as exc:  # a malformed message must never take the node down
-            self._drop("internal_error", f"{type(exc).__name__}: {exc}")
-
-    def _handle_synced(self, image: Image, pose_msg, depth: Optional[Image]) -> None:
+    def _on_frame(self, frame: Frame, stamp_ns: int, header) -> None:
+        """A synced, converted frame from the input stage: into the window, and a render job for the worker."""
         received = time.monotonic()
-        self.counts["synced"] += 1
-        self.health.note("frame")
-        stamp_ns = conv.stamp_to_ns(image.header.stamp)
-        try:
-            frame = self._to_frame(image, pose_msg, depth, stamp_ns)
-        except (conv.ConversionError, FrameError) as exc:
-            self._drop(exc.reason, str(exc))
-            return
         if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns:
             # Time went backwards (a looped bag, a restarted driver): start a fresh window. A pending job
             # from before would predict on the new, one-keyframe window: it goes too.
@@ -360,28 +329,12 @@ class GssplatNode(LifecycleNode):
         self.latency.add("convert", (time.monotonic() - received) * 1e3)
         with self._lock:
             job = RenderJob(stamp_ns, frame.world_from_cam, received, is_keyframe and self.pipeline.window_ready(),
-                            frame_id=image.header.frame_id)
+                            frame_id=header.frame_id)
             if self._pending is not None:
                 self.counts["superseded"] += 1
                 job.new_window = job.new_window or self._pending.new_window  # keep the pending prediction
             self._pending = job
         self._wake.set()
-
-    def _to_frame(self, image: Image, pose_msg, depth: Optional[Image], stamp_ns: int) -> Frame:
-        info = self._camera_info
-        if info is None:
-            raise conv.ConversionError("missing_camera_info", "no camera_info received yet")
-        rgb = conv.color_image(image)
-        K = conv.camera_info_to_K(info, rgb.shape[1], rgb.shape[0])
-        pose = pose_msg.pose if isinstance(pose_msg, PoseStamped) else pose_msg.pose.pose
-        world_from_cam = conv.pose_msg_to_matrix(pose)
-        depth_m = None
-        if depth is not None:
-            depth_m = conv.depth_image(depth)
-            if depth_m.shape != rgb.shape[:2]:
-                raise conv.ConversionError("depth_size_mismatch",
-                                           f"depth {depth_m.shape[::-1]} vs image {rgb.shape[1::-1]}")
-        return Frame(stamp_ns=stamp_ns, image=rgb, K=K, world_from_cam=world_from_cam, depth=depth_m)
 
     def _on_render_pose(self, msg: PoseStamped) -> None:
         """Render the optical frame at a requested pose. It must be in world_frame (an empty frame_id means
@@ -524,9 +477,15 @@ class GssplatNode(LifecycleNode):
     def stats(self) -> dict:
         lat = self.latency.percentiles()
         report = self.health.report(self.pipeline is not None and self.pipeline.window_ready())
+        level, message = report.level, report.message
+        world_check = getattr(getattr(self, "inputs", None), "world_check_message", None)
+        if world_check and level == DiagnosticStatus.OK[0]:
+            # the semantic model's z-up / floor-height assumption looks violated: outputs are suspect
+            level, message = DiagnosticStatus.WARN[0], f"world convention: {world_check}"
         return {
-            "level": report.level,
-            "message": report.message,
+            "level": level,
+            "message": message,
+            "world_check": world_check or "ok",
             "frames_in": self.counts["synced"],
             # over the last health_window_s seconds, not lifetime means
             "image_rate_hz": report.rates_hz["image"],
