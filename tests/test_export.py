@@ -313,7 +313,7 @@ def test_python_m_export_fp16(tmp_path):
     stem = tiny_checkpoint("sensor")
     out = tmp_path / "enc.onnx"
     r = subprocess.run(
-        [sys.executable, "-m", "export", "onnx", "--checkpoint", str(stem), "--views", "2", "--width", "32",
+        [sys.executable, "-m", "gssplat_ros.export", "onnx", "--checkpoint", str(stem), "--views", "2", "--width", "32",
          "--height", "24", "--fp16", "--out", str(out)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

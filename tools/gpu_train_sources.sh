@@ -67,7 +67,7 @@ run_train mixed config/train/tiny_sensor/9_mixed_sources.yaml "init_from=gssplat
     "data.extra=[{root: $DATA/meshes_full, width: 160, height: 120}]" &
 p1=$!
 run_train depth config/train/tiny_estimated/5_mixed_sources_depth.yaml \
-    "init_from=gssplat_ros/assets/weights/tiny_estimated" \
+    "init_from=gssplat_ros/assets/weights/tiny_estimated" "model_overrides.depth_encoder=true" \
     "data.root=$DATA/procedural_full" "data.val_root=$DATA/procedural_full" \
     "data.extra=[{root: $DATA/meshes_full, width: 160, height: 120}]" &
 p4=$!

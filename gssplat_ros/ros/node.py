@@ -34,6 +34,7 @@ from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -264,9 +265,12 @@ class GssplatNode(LifecycleNode):
         if self._state_machine.current_state[1] not in ("unconfigured", "inactive", "active"):
             return
         if self.context.ok():
-            self.trigger_shutdown()
-        else:  # after SIGINT the context is gone and the state machine cannot announce a transition
-            self._finish()
+            try:
+                self.trigger_shutdown()
+                return
+            except _rclpy.RCLError:  # SIGINT invalidated the context between the check and the transition
+                pass
+        self._finish()  # without a context the state machine cannot announce a transition
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Apply dynamic parameters at once; refuse read-only ones and invalid values with the reason."""
