@@ -168,3 +168,13 @@ def test_photo_textures_do_not_change_the_room():
         np.testing.assert_allclose(a.mesh.vertices, b.mesh.vertices)
         assert a.raw == b.raw
     assert sum(p.material.texture >= 0 for p in photo.parts) > sum(p.material.texture >= 0 for p in plain.parts) + 5
+
+
+@pytest.mark.timeout(120)
+def test_a_room_with_no_long_clear_segment_still_gets_a_camera_path(tmp_path):
+    # seed 27, scene 5 is a crowded room where no clear point lies 0.6-2.2 m from the first: the path used to
+    # double an empty polyline forever
+    generate_dataset(GenerateConfig(out=str(tmp_path / "g"), source="meshes", scenes=1, start_index=5, frames=4,
+                                    width=32, height=24, seed=27))
+    scene = load_scene(next((tmp_path / "g").glob("scene*")), "scannet", size=(32, 24))
+    assert len(scene) == 4

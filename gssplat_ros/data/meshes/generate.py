@@ -129,6 +129,14 @@ def camera_path(rng, room: MeshRoom, frames: int, step_m: float) -> np.ndarray:
         if 0.6 <= dist <= 2.2 and seg_clear(pts[-1], cand):
             pts.append(cand)
             length += dist
+    if length == 0.0:  # nothing 0.6-2.2 m away is reachable: step to the nearest clear cell at least 0.2 m away
+        d = np.linalg.norm(xy - pts[0], axis=1)
+        far_enough = np.flatnonzero(d >= 0.2)
+        if len(far_enough) == 0:
+            raise ValueError("the room has no free floor for a camera path")
+        j = far_enough[np.argmin(d[far_enough])]
+        pts.append(xy[j])
+        length = float(d[j])
     if length < need:  # small or crowded room: go back and forth along what was found
         while length < need:
             pts = pts + pts[-2::-1]
