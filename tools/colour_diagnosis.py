@@ -179,7 +179,7 @@ def footprint_oracle(b: dict, settings: RenderSettings) -> dict[str, float]:
 def main(argv=None) -> int:
     from gssplat_ros.commands.eval_cmd import parse_size
     from gssplat_ros.data import WindowDataset
-    from gssplat_ros.runtime import make_runtime
+    from gssplat_ros.runtime_factory import make_runtime
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
