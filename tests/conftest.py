@@ -38,6 +38,12 @@ FILE_MARKERS = {
     "test_runtime_node.py": ("ros", "slow"),
     "test_bag_play.py": ("ros", "slow"),
     "test_launch.py": ("ros",),
+    "test_ros_lifecycle.py": ("ros", "slow"),
+    "test_ros_faults.py": ("ros", "slow"),
+    "test_ros_inputs.py": ("ros", "slow"),
+    "test_ros_params.py": ("ros", "slow"),
+    "test_robot_inputs_dds.py": ("ros", "slow"),
+    "test_bag_integrity.py": ("slow",),
 }
 
 

@@ -127,6 +127,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # seconds of real processes: left out of make test-fast
 def test_kill_9_during_saves_leaves_a_whole_map(tmp_path):
     """A writer saves a ~20 MB map over and over; SIGKILL at random moments never leaves the target partial."""
     n_old, n_new = 1000, 150_000

@@ -96,6 +96,7 @@ def test_train_writes_checkpoints_logs_and_resumes(tmp_path, scenes):
     assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == ["1"]
 
 
+@pytest.mark.slow  # seconds of real processes: left out of make test-fast
 def test_ddp_two_gloo_processes(tmp_path, scenes):
     out = tmp_path / "ddp"
     config = write_config(tmp_path / "d.yaml", scenes, out, steps=2)
