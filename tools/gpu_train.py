@@ -3,7 +3,7 @@
     python tools/gpu_train.py --root scenes --steps 60                          # CUDA, fp32 and bf16
     nice -n 10 python tools/gpu_train.py --root scenes --device cpu --amp none --steps 4 --warmup 1
 
-Runs gssplat_ros.train.train on each preset's shipped config (config/train/tiny_sensor.yaml,
+Runs gssplat_ros.train.train on each preset's full-loss config (config/train/tiny_sensor/2_full_losses.yaml,
 config/train/paper_scannet.yaml) with the data, window size, device and amp overridden, no validation
 during the run and no initial checkpoint. Steps/s come from log.csv (one row per step) after --warmup steps;
 images/s count the context views and rendered targets of a step.
@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-PRESETS = {"tiny": "config/train/tiny_sensor.yaml", "paper": "config/train/paper_scannet.yaml"}
+PRESETS = {"tiny": "config/train/tiny_sensor/2_full_losses.yaml", "paper": "config/train/paper_scannet.yaml"}
 
 
 def write_splits(root: Path) -> None:
