@@ -2,7 +2,6 @@
 subscriber (array.array, numpy arrays, bytes) decode like the ones built in process."""
 
 import struct
-import time
 import uuid
 
 import cv2
@@ -19,19 +18,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from gssplat_ros.ros import conversions as conv  # noqa: E402
 from gssplat_ros.ros import tf  # noqa: E402
 from gssplat_ros.ros.spin import BackgroundSpinner  # noqa: E402
+from tests.ros_harness import Harness  # noqa: E402
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 TOPICS = {"jpeg": CompressedImage, "depth": CompressedImage, "bayer": Image, "info": CameraInfo,
           "tf": TransformStamped}
 
 
-def wait_for(cond, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+wait_for = Harness.wait_for  # one deadline-based wait for every DDS test
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ interface) directly while the images still travel over DDS.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import cv2
@@ -33,6 +32,7 @@ from gssplat_ros.ros import conversions as conv  # noqa: E402
 from gssplat_ros.ros import tf  # noqa: E402
 from gssplat_ros.ros.inputs import InputConfigError, InputStage  # noqa: E402
 from gssplat_ros.ros.spin import BackgroundSpinner  # noqa: E402
+from tests.ros_harness import Harness  # noqa: E402
 
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 W, H = 64, 48
@@ -114,13 +114,7 @@ class Rig:
         rclpy.try_shutdown(context=self.ctx)
 
 
-def wait_for(cond, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+wait_for = Harness.wait_for  # one deadline-based wait for every DDS test
 
 
 @pytest.fixture

@@ -203,9 +203,13 @@ def pose_to_msg(world_from_cam: np.ndarray, stamp_ns: int, frame_id: str):
 # ----------------------------------------------------------------- clouds
 def gaussians_to_cloud_msg(gaussians: Gaussians, header, min_opacity: float = 0.0):
     """Gaussians -> unorganised little-endian PointCloud2 with the fields of `cloud_layout`."""
+    return cloud_array_to_msg(gaussians_to_cloud_array(gaussians, min_opacity), header)
+
+
+def cloud_array_to_msg(arr: np.ndarray, header):
+    """A CLOUD_DTYPE structured array -> unorganised little-endian PointCloud2 with `cloud_layout`'s fields."""
     from sensor_msgs.msg import PointCloud2, PointField
 
-    arr = gaussians_to_cloud_array(gaussians, min_opacity)
     msg = PointCloud2(header=header, height=1, width=len(arr), is_bigendian=False, is_dense=True)
     msg.fields = [PointField(name=n, offset=o, datatype=d, count=c) for n, o, d, c in CLOUD_FIELDS]
     msg.point_step = POINT_STEP

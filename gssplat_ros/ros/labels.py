@@ -19,8 +19,9 @@ import json
 
 import numpy as np
 
-from gssplat_ros.cloud_layout import CLOUD_FIELDS, NO_LABEL, POINT_STEP, gaussians_to_cloud_array, pack_rgb
+from gssplat_ros.cloud_layout import NO_LABEL, gaussians_to_cloud_array, pack_rgb
 from gssplat_ros.gaussians import Gaussians
+from gssplat_ros.ros.conversions import cloud_array_to_msg
 
 UNLABELED_PIXEL = 255  # `~/render/semantic` value of a pixel without a class
 NO_LABEL_GREY = (128, 128, 128)  # cloud colour of a Gaussian without a class
@@ -74,12 +75,4 @@ def semantic_cloud_array(gaussians: Gaussians, colors: np.ndarray, min_opacity: 
 
 
 def semantic_cloud_msg(gaussians: Gaussians, colors: np.ndarray, header, min_opacity: float = 0.0):
-    from sensor_msgs.msg import PointCloud2, PointField
-
-    arr = semantic_cloud_array(gaussians, colors, min_opacity)
-    msg = PointCloud2(header=header, height=1, width=len(arr), is_bigendian=False, is_dense=True)
-    msg.fields = [PointField(name=n, offset=o, datatype=d, count=c) for n, o, d, c in CLOUD_FIELDS]
-    msg.point_step = POINT_STEP
-    msg.row_step = POINT_STEP * len(arr)
-    msg.data = arr.tobytes()
-    return msg
+    return cloud_array_to_msg(semantic_cloud_array(gaussians, colors, min_opacity), header)
