@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gssplat_ros.data import PALETTE, load_scene
+from gssplat_ros.metrics import image_metrics, semantic_metrics
+
 NODE_NAME = "gssplat"
 NAMESPACE = "/demo"
 
@@ -81,6 +84,7 @@ class Recorder:
 
 
 def image_to_numpy(msg) -> np.ndarray:
+    # lazy: gssplat_ros.ros pulls rclpy and the ROS messages, which only this ROS step needs
     from gssplat_ros.ros.conversions import image_to_numpy as conv
 
     return conv(msg)
@@ -90,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.context import Context
 
-    from gssplat_ros.data import load_scene
-    from gssplat_ros.metrics import image_metrics, semantic_metrics
+    # lazy: gssplat_ros.ros pulls rclpy and the ROS messages, which only this ROS step needs
     from gssplat_ros.ros.conversions import pose_to_msg
     from gssplat_ros.ros.spin import BackgroundSpinner
 
@@ -229,8 +232,6 @@ def _node_stats(log_path: Path) -> dict:
 def _contact_sheet(rows, path: Path) -> None:
     """One row per held-out view: input (ground truth) | rendered RGB | rendered labels | rendered depth."""
     from PIL import Image
-
-    from gssplat_ros.data import PALETTE
 
     tiles = []
     for gt_rgb, rgb, labels, depth in rows:

@@ -32,10 +32,15 @@ from typing import Optional
 import numpy as np
 import torch
 
+from gssplat_ros.baselines import forward_warp
 from gssplat_ros.cameras import Cameras, translate_poses
+from gssplat_ros.data import PALETTE, WindowDataset
+from gssplat_ros.data.windows import REPLICA_TEST, list_scenes
 from gssplat_ros.metrics import Protocol, average_metrics, describe_protocol, image_metrics, psnr, semantic_metrics
+from gssplat_ros.model.heads import close_offset_gates
 from gssplat_ros.prediction import EncoderInputs, Prediction
 from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.runtime_factory import make_runtime
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +88,6 @@ def apply_ablations(runtime, cfg: EvalConfig) -> None:
             raise ValueError("--ablate-geometry: this model has no geometry cues (semantic_geometry is off)")
         net.semantic_geometry = None
     if cfg.ablate_offsets:
-        from gssplat_ros.model.heads import close_offset_gates
-
         close_offset_gates(net)
 
 
@@ -116,7 +119,6 @@ def abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def open_runtime(cfg: EvalConfig):
     """The encoder runtime `cfg` asks for, with its ablations applied (ValueError for the wrong depth mode)."""
-    from gssplat_ros.runtime_factory import make_runtime
 
     runtime = make_runtime(cfg.runtime, cfg.checkpoint, cfg.depth, cfg.device, cfg.views, cfg.width, cfg.height,
                            semantic_scales=cfg.semantic_scales, precision=cfg.precision)
@@ -129,7 +131,6 @@ def open_runtime(cfg: EvalConfig):
 def render_queries(cfg: EvalConfig, runtime, split: Optional[str] = None):
     """Each query of the protocol, predicted and rendered: yields (batch, prediction, colour render,
     semantic render, ms) with ms = encoder + both renders, device-synchronised."""
-    from gssplat_ros.data import WindowDataset
 
     device = runtime.info.device
     dataset = WindowDataset(cfg.data, cfg.format, split=split or resolved_split(cfg), views=cfg.views, targets=1,
@@ -159,7 +160,6 @@ def default_split(root: str, format: str) -> str:
     A plain folder of scenes (a real capture, someone else's rooms) has no held-out split of its own: every
     scene of it is new to the model, so all of them are evaluated rather than the last 15 % by name.
     """
-    from gssplat_ros.data.windows import REPLICA_TEST, list_scenes
 
     listing = Path(root) / "splits"
     if listing.is_dir() and any((listing / f"{s}.txt").exists() for s in ("train", "val", "test")):
@@ -185,7 +185,6 @@ def score_warps(cfg: EvalConfig, b: dict, pred: Prediction, gt_rgb, mask, protoc
     """{row key: {"psnr", "ssim", "coverage"}}: the context views forward-warped into the query, scored on the
     model's pixels. coverage: the share of the scored pixels the warp reached (the rest stay 0, as the model's
     background)."""
-    from gssplat_ros.baselines import forward_warp
 
     depths = {"warp_sensor": b["context_depth"][:, 0]}
     if "warp_estimated" in warp_rows(cfg):
@@ -330,8 +329,6 @@ def per_class_iou(per_image: list[dict], class_names) -> list[dict]:
 
 def _save_sheet(path: Path, b: dict, rgb, labels, depth, alpha) -> None:
     from PIL import Image
-
-    from gssplat_ros.data import PALETTE
 
     def u8(x):
         return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)

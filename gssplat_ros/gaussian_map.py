@@ -19,6 +19,7 @@ from typing import Optional
 import torch
 
 from gssplat_ros.gaussians import Gaussians
+from gssplat_ros.ply import save_ply
 
 
 def voxel_keys(means: torch.Tensor, voxel_m: float) -> torch.Tensor:
@@ -72,7 +73,6 @@ class GaussianMap:
 
     def save_ply(self, path: str | Path, class_names: tuple[str, ...] = ()) -> int:
         """Write the map as a 3DGS PLY (with labels); returns the number of Gaussians written."""
-        from gssplat_ros.ply import save_ply
 
         g = self.gaussians()
         if g is None:

@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from gssplat_ros.ply import save_ply
+
 PLY_SUFFIX = ".ply"
 # Header lines every 3DGS PLY that we write (ply.save_ply) carries: what "our PLY" means when overwriting.
 _GAUSSIAN_PLY_PROPERTIES = (b"property float x", b"property float opacity", b"property float rot_0")
@@ -87,7 +89,6 @@ def resolve_target(save_dir: str, name: str) -> Path:
 
 def write_atomically(target: Path, gaussians) -> None:
     """Write `gaussians` as a PLY to a temp file beside `target`, fsync it and rename it over `target`."""
-    from gssplat_ros.ply import save_ply
 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)  # O_EXCL, mode 0600
     os.close(fd)

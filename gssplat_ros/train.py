@@ -32,14 +32,27 @@ from torch import Tensor
 
 from gssplat_ros.cameras import Cameras, rigid_inverse
 from gssplat_ros.config import ConfigError, TrainConfig, check_partial, load_typed_config, to_dict
+from gssplat_ros.data import WindowDataset
+from gssplat_ros.data.augment import Augmentation, AugmentedWindows
 from gssplat_ros.data.labels import CLASS_NAMES
+from gssplat_ros.data.windows import MixedWindows
+from gssplat_ros.evaluate import abs_rel
+from gssplat_ros.metrics import image_metrics, semantic_metrics
 from gssplat_ros.model import GSsplatNet, ModelConfig
 from gssplat_ros.model.checkpoint import load_weights, save_checkpoint
 from gssplat_ros.model.config import reference_downscale
-from gssplat_ros.model.losses import LossConfig, compute_losses, render_targets
+from gssplat_ros.model.losses import (
+    LossConfig,
+    compute_losses,
+    depth_level_loss,
+    lovasz_softmax,
+    render_targets,
+    weighted_cross_entropy,
+)
 from gssplat_ros.model.semantic_scales import downscale_inputs, fuse_semantic_logits
 from gssplat_ros.prediction import EncoderInputs, Prediction
 from gssplat_ros.render import RenderSettings
+from gssplat_ros.weights import checkpoint_stem
 
 log = logging.getLogger(__name__)
 VAL_COLUMNS = ("psnr", "miou", "depth_absrel")  # validation metrics in log.csv (each stage fills its own)
@@ -140,8 +153,6 @@ def init_from_checkpoint(net, path) -> int:
     zero, so the grown network computes what the old one did. Returns the number copied."""
     from safetensors.torch import load_file
 
-    from gssplat_ros.weights import checkpoint_stem
-
     weights = Path(checkpoint_stem(path)).with_suffix(".safetensors")
     if not weights.exists():
         raise FileNotFoundError(f"init_from: checkpoint weights not found: {weights}")
@@ -217,7 +228,6 @@ def semantic_2d_loss(net, batch: dict, model_cfg: ModelConfig, loss_cfg: LossCon
     No rendering, so a step costs a fraction of a full one and the semantic branch sees many more
     images per minute; the full stage then trains everything through the renderer.
     """
-    from gssplat_ros.model.losses import lovasz_softmax, weighted_cross_entropy
 
     wfc = batch["context_world_from_cam"]
     depth = batch["context_depth"] if model_cfg.depth_mode == "sensor" else None
@@ -247,7 +257,6 @@ def depth_only_loss(net, batch: dict, loss_cfg: LossConfig):
     while every colour and semantic weight stays fixed. A step costs about as much as a full one here
     (V=4 160x120: ~1.2 s against ~1.4 s on 2 CPU threads; the 3D regularisers dominate both).
     """
-    from gssplat_ros.model.losses import depth_level_loss
 
     wfc = batch["context_world_from_cam"]
     levels = net(batch["context_images"], batch["context_K"], wfc, rigid_inverse(wfc))  # a (DDP-wrapped) DepthOnly
@@ -281,7 +290,6 @@ class SemanticOnly(torch.nn.Module):
 @torch.no_grad()
 def validate_depth(net, dataset, windows: int) -> dict:
     """Mean context-view AbsRel of the finest cascade level (the eval's `abs_rel`, valid GT pixels)."""
-    from gssplat_ros.evaluate import abs_rel
 
     was_training = net.training
     net.eval()
@@ -309,7 +317,6 @@ def validation_score(net, dataset, stage: str, depth_mode: str, settings: Render
 @torch.no_grad()
 def validate(net, dataset, depth_mode: str, settings: RenderSettings, windows: int,
              semantic_reference_width: int = 0) -> dict:  # fmt: skip
-    from gssplat_ros.metrics import image_metrics, semantic_metrics
 
     was_training = net.training
     net.eval()
@@ -334,7 +341,6 @@ def training_windows(d, seed: int):
 
     An extra set's `repeat: N` lists it N times, so a random sampler draws it N times as often (for
     example the benchmark's image size, of which there are fewer rooms)."""
-    from gssplat_ros.data.augment import Augmentation, AugmentedWindows
 
     aug = Augmentation(flip_prob=float(d.flip_prob), color_jitter=float(d.color_jitter))
     if not (0.0 <= aug.flip_prob <= 1.0 and 0.0 <= aug.color_jitter < 1.0):
@@ -345,9 +351,6 @@ def training_windows(d, seed: int):
 
 
 def _mixed_training_windows(d, seed: int):
-    from gssplat_ros.data import WindowDataset
-    from gssplat_ros.data.windows import MixedWindows
-
     def windows(root, width, height):
         return WindowDataset(root, d.format, split="train", views=d.views, targets=d.targets,
                              size=(width, height), pool_factor=d.pool_factor, seed=seed)
@@ -375,7 +378,6 @@ def _seed_everything(seed: int) -> None:
 
 def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) -> dict:
     """Run training; returns the final metrics (rank 0) or {} (other ranks)."""
-    from gssplat_ros.data import WindowDataset
 
     dinfo = setup_distributed()
     _seed_everything(cfg.seed + dinfo.rank)

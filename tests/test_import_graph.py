@@ -172,3 +172,51 @@ def test_each_layered_module_imports_alone():
     out = subprocess.run([sys.executable, "-c", code, *LAYERED], capture_output=True, text=True, timeout=600,
                          cwd=PACKAGE_DIR.parent)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def lazy_reason_missing(source: str) -> list[int]:
+    """Line numbers of function-local `gssplat_ros` imports without a `# lazy:` reason on their line, the line
+    above, or above the run of import lines they belong to (one reason may cover a block of imports)."""
+    lines = source.splitlines()
+    missing = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Import):
+                names = [a.name for a in sub.names]
+            elif isinstance(sub, ast.ImportFrom) and not sub.level:
+                names = [sub.module or ""]
+            else:
+                names = [PACKAGE] if isinstance(sub, ast.ImportFrom) else []
+            if not any(n == PACKAGE or n.startswith(PACKAGE + ".") for n in names):
+                continue
+            row = sub.end_lineno - 1
+            while row >= 0 and "# lazy:" not in lines[row]:
+                text = lines[row].strip()
+                inside = row >= sub.lineno - 1  # the import's own (possibly wrapped) lines
+                if not inside and not text.startswith(("from ", "import ")):
+                    row = -1
+                    break
+                row -= 1
+            if row < 0:
+                missing.append(sub.lineno)
+    return sorted(set(missing))
+
+
+def test_function_local_imports_say_why():
+    """Package imports inside functions are for optional heavy dependencies (numba, onnx, rclpy, trimesh) or
+    on-use CLI loading, and each says so in a `# lazy:` comment; every other import belongs at module level."""
+    missing = [f"{path.relative_to(PACKAGE_DIR.parent)}:{line}" for path in all_modules().values()
+               for line in lazy_reason_missing(path.read_text())]  # fmt: skip
+    assert not missing, "function-local imports without a '# lazy: <reason>' comment:\n" + "\n".join(missing)
+
+
+def test_lazy_reason_check_finds_a_bare_import():
+    """The checker itself: a bare local import is reported, a commented one or its block is not."""
+    source = ("def f():\n    from gssplat_ros.data import load_scene\n\n"
+              "def g():\n    # lazy: numba is optional\n    from gssplat_ros.data import a\n"
+              "    from gssplat_ros.data import b\n\n"
+              "def h():\n    import numpy\n    from gssplat_ros.data import c  # lazy: numba is optional\n"
+              "    x = 1\n    from gssplat_ros.data import d\n")  # fmt: skip
+    assert lazy_reason_missing(source) == [2, 13]

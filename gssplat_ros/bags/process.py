@@ -29,6 +29,7 @@ from gssplat_ros.bags import msgs
 from gssplat_ros.bags.frames import FrameTopics, SyncStats, iter_frames, open_bag, resolve_topics
 from gssplat_ros.bags.scene_bag import add_topic, open_writer
 from gssplat_ros.cloud_layout import gaussians_to_cloud_array
+from gssplat_ros.data import PALETTE  # type: ignore[attr-defined]
 from gssplat_ros.window import FrameError
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,6 @@ class ProcessStats:
 def _palette() -> np.ndarray:
     """[256, 3] uint8 class colours; 255 (unlabeled) is black. The data package's palette when it has one."""
     try:
-        from gssplat_ros.data import PALETTE  # type: ignore[attr-defined]
-
         pal = np.zeros((256, 3), np.uint8)
         src = np.asarray(PALETTE, dtype=np.uint8).reshape(-1, 3)[:255]
         pal[: len(src)] = src

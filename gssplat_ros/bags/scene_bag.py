@@ -29,6 +29,8 @@ from typing import Optional
 import numpy as np
 
 from gssplat_ros.bags import msgs
+from gssplat_ros.bags.mcap_check import bag_mcap_files, seal_mcap_crcs
+from gssplat_ros.data import load_scene
 from gssplat_ros.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -164,8 +166,6 @@ def _qos_reliable(depth: int):
 def _sealing_writer_class():
     from rosbags.rosbag2 import Writer
 
-    from gssplat_ros.bags.mcap_check import bag_mcap_files, seal_mcap_crcs
-
     class SealingWriter(Writer):
         """A rosbags Writer whose MCAP files get their CRCs on close (rosbags writes none): a flipped bit
         in a bag we wrote is then found by any MCAP reader instead of read as data."""
@@ -251,8 +251,6 @@ def _scannet_frames(scene: Path, cfg: SceneBagConfig, skipped: list[str], has_de
 def _loader_frames(scene: Path, cfg: SceneBagConfig, fmt: str, has_depth: bool):
     """Any layout the data package reads (Replica's Semantic-NeRF layout), through its loader."""
     import torch
-
-    from gssplat_ros.data import load_scene
 
     sc = load_scene(scene, fmt, size=cfg.size)
     for i in range(len(sc)):

@@ -23,6 +23,13 @@ from pathlib import Path
 
 import torch
 
+from gssplat_ros.cameras import Cameras, look_at, make_K
+from gssplat_ros.model import GSsplatNet, ModelConfig
+from gssplat_ros.model.checkpoint import save_checkpoint
+from gssplat_ros.prediction import EncoderInputs
+from gssplat_ros.runtime_factory import make_runtime
+from gssplat_ros.weights import default_checkpoint
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", nargs="+", default=["torch"], choices=["torch", "onnxruntime", "tensorrt"])
@@ -60,8 +67,6 @@ def _peak_mib(device: torch.device) -> float:
 
 def synthetic_inputs(views: int, width: int, height: int, with_depth: bool):
     """A window of V cameras on an arc looking at a textured box of random depth (speed only)."""
-    from gssplat_ros.cameras import Cameras, look_at, make_K
-    from gssplat_ros.prediction import EncoderInputs
 
     g = torch.Generator().manual_seed(0)
     poses = torch.stack([look_at([0.15 * i, 0.0, 0.0], [0.0, 0.0, 3.0], up=(0, -1, 0)) for i in range(views)])
@@ -74,14 +79,11 @@ def synthetic_inputs(views: int, width: int, height: int, with_depth: bool):
 def _checkpoint_for(depth: str, given: str) -> str:
     if given:
         return given
-    from gssplat_ros.weights import default_checkpoint
 
     stem = default_checkpoint(depth)
     if stem.with_suffix(".safetensors").exists():
         return str(stem)
     # No shipped weights (a development checkout): time a freshly initialised tiny model of the same shape.
-    from gssplat_ros.model import GSsplatNet, ModelConfig
-    from gssplat_ros.model.checkpoint import save_checkpoint
 
     cfg = ModelConfig.preset("tiny", depth_mode=depth)
     tmp = Path(tempfile.mkdtemp()) / f"tiny_{depth}"
@@ -137,8 +139,6 @@ def _runtime_rows(runtimes: list[str], precisions: list[str]) -> list[tuple[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from gssplat_ros.runtime_factory import make_runtime
-
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     order = ""
     if len(args.runtime) > 1:

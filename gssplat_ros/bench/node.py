@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gssplat_ros.data import load_scene
+from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--views", type=int, nargs="+", default=[2, 4])
@@ -36,9 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _frames(size: tuple[int, int], count: int):
-    from gssplat_ros.data import load_scene
-    from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
-
     frames = []
     with tempfile.TemporaryDirectory(prefix="gssplat_bench_node_") as tmp:  # the scene is read into memory
         out = Path(tmp)
@@ -61,6 +61,7 @@ def bench_config(views: int, size: tuple[int, int], args) -> dict:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
+    # lazy: gssplat_ros.ros pulls rclpy and the ROS messages, which only this ROS step needs
     from gssplat_ros.ros import conversions as conv
     from gssplat_ros.ros.node import GssplatNode, activate_at_start
     from gssplat_ros.ros.spin import BackgroundSpinner

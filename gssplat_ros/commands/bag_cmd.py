@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_scene(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.bags.scene_bag import SceneBagConfig, write_scene_bag
 
     cfg = SceneBagConfig(
@@ -100,6 +101,7 @@ def _write_scene(args: argparse.Namespace) -> int:
 
 
 def _play(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.ros.bag import PlayConfig, play_bag
 
     cfg = PlayConfig(rate=args.rate, loop=args.loop, clock=args.clock, topics=args.topics, qos=args.qos,
@@ -128,6 +130,7 @@ def _play(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.bags.frames import open_bag
     from gssplat_ros.bags.mcap_check import bag_mcap_files, damage_hint, scan_mcap
 
@@ -146,6 +149,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.bags.recover import recover_bag
 
     stats = recover_bag(args.bag, args.out)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.evaluate import INTERVAL_KEYS
 
     parser.add_argument("base", type=Path, help="JSON written by gssplat eval --json (the reference)")
@@ -26,6 +27,7 @@ def _load(path: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.eval_compare import compare_results, format_comparison
 
     rows = compare_results(_load(args.base), _load(args.other), args.metric)

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.data.procedural import GenerateConfig, generate_dataset
 
     w, h = args.size
@@ -71,8 +72,10 @@ def _generate(args: argparse.Namespace) -> int:
                          source=args.source, appearance=args.appearance, depth_sensor=args.depth_sensor)
     if args.room_type is not None:
         if args.source == "meshes":
+            # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
             from gssplat_ros.data.meshes.rooms import ROOM_TYPES
         else:
+            # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
             from gssplat_ros.data.procedural.rooms import ROOM_TYPES
         if args.room_type not in ROOM_TYPES:
             print(f"error: --room-type {args.room_type!r} is not a {args.source} room type "
@@ -102,6 +105,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.data import list_scenes, split_scenes
 
     scenes = list_scenes(args.root, args.format)

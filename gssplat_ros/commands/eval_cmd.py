@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.evaluate import EvalConfig, evaluate, format_table, write_json
 
     width, height = parse_size(args.size)

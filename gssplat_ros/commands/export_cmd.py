@@ -74,6 +74,7 @@ def _precision(args) -> str:
 
 
 def _run_onnx(args) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.export.onnx_export import export_checkpoint
     from gssplat_ros.export.trt_ops import check_model
 
@@ -83,6 +84,7 @@ def _run_onnx(args) -> int:
     )  # fmt: skip
     print(f"wrote {result.path} ({result.num_nodes} nodes, {result.seconds:.1f} s)")
     if args.scatter == "host":
+        # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
         from gssplat_ros.export.onnx_export import depth_graph_path, gaussians_graph_path
 
         print(f"  and its second graph {gaussians_graph_path(result.path)} (onnxruntime on the CPU only; "
@@ -100,6 +102,7 @@ def _run_onnx(args) -> int:
 
 
 def _run_check(args) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.export.trt_ops import TRT_VERSION, check_model
 
     problems = check_model(Path(args.onnx))
@@ -111,6 +114,7 @@ def _run_check(args) -> int:
 
 
 def _run_tensorrt(args) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.export.tensorrt_build import BuildConfig, build_engine, require_tensorrt
 
     if args.int8:
@@ -119,6 +123,7 @@ def _run_tensorrt(args) -> int:
     require_tensorrt()  # the one clear error before any export work
     onnx_path = Path(args.onnx) if args.onnx else None
     if onnx_path is None:
+        # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
         from gssplat_ros.export.onnx_export import export_checkpoint
 
         onnx_path = export_checkpoint(
@@ -136,6 +141,7 @@ def _run_tensorrt(args) -> int:
 def _run_parity(args) -> int:
     import tempfile
 
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.export.onnx_export import export_onnx
     from gssplat_ros.export.parity import run_parity
     from gssplat_ros.model.checkpoint import load_model

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth-topic", default="/camera/depth")
     parser.add_argument("--no-render", action="store_true", help="write only /gssplat/gaussians")
     # The node's frame checks and keyframe thresholds, with the same defaults (PipelineConfig).
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.pipeline import PipelineConfig
 
     d = PipelineConfig()
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.bags.frames import FrameTopics, open_bag, resolve_topics
     from gssplat_ros.bags.process import ProcessConfig, process_bag
     from gssplat_ros.errors import DataError

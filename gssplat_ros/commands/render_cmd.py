@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
+    # lazy: CLI subcommands load on use, so `gssplat --help` stays fast
     from gssplat_ros.cameras import Cameras
     from gssplat_ros.errors import GssplatError
     from gssplat_ros.ply import load_ply

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
+from gssplat_ros.cli import main as gssplat_main
+
 
 def main(argv: list[str] | None = None) -> int:
-    from gssplat_ros.cli import main as gssplat_main
-
     argv = list(sys.argv[1:] if argv is None else argv)
     return gssplat_main(["export", *argv])
 

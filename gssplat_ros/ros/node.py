@@ -57,6 +57,7 @@ from gssplat_ros.ros.params import (
     declare_parameters,
     read_config,
 )
+from gssplat_ros.ros.tf import TransformException, transform_to_matrix
 from gssplat_ros.window import Frame, FrameError
 
 
@@ -366,7 +367,6 @@ class GssplatNode(LifecycleNode):
         buffer = getattr(getattr(self, "inputs", None), "tf_buffer", None)
         if buffer is None:
             return None
-        from gssplat_ros.ros.tf import TransformException, transform_to_matrix
 
         try:
             return transform_to_matrix(buffer.lookup_transform(self.cfg.world_frame, frame, stamp).transform)

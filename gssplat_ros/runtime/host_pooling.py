@@ -18,6 +18,8 @@ import importlib.util
 import numpy as np
 import torch
 
+from gssplat_ros.model.network import pool_on_host
+
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 
@@ -37,13 +39,12 @@ class HostPooling:
         columns: np.ndarray,  # [N, 3] float32: valid, tag, closeness weight
     ) -> tuple[np.ndarray, np.ndarray]:  # [V, Dc, H, W], [V, Ds, H, W] float32
         if not self.use_numba:
-            from gssplat_ros.model.network import pool_on_host
-
             arrays = (color_feat, sem_feat, slot, columns)
             pooled = pool_on_host(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays), self.table_size)
             return pooled[0].numpy(), pooled[1].numpy()
         import numba
 
+        # lazy: numba (the `cpu` extra) is optional; without it the torch reference runs
         from gssplat_ros.runtime._pool_kernels import point_factors, pool_channels
 
         color_feat = np.ascontiguousarray(color_feat, np.float32)

@@ -20,6 +20,8 @@ import math
 import numpy as np
 import torch
 
+from gssplat_ros.model.depth_refine import neighbour_transforms, refine_depth
+from gssplat_ros.model.geometry import pixel_rays
 from gssplat_ros.runtime.host_pooling import HAVE_NUMBA
 
 
@@ -45,12 +47,9 @@ class HostRefinement:
         tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (depth, images, K, world_from_cam, cam_from_world)]
         nbrs_t = torch.from_numpy(np.ascontiguousarray(nbrs, np.int64))
         if not self.use_numba:
-            from gssplat_ros.model.depth_refine import refine_depth
-
             with torch.no_grad():
                 return refine_depth(*tensors, nbrs_t, self.planes, self.rel_range, self.radius).numpy()
-        from gssplat_ros.model.depth_refine import neighbour_transforms
-        from gssplat_ros.model.geometry import pixel_rays
+        # lazy: numba (the `cpu` extra) is optional; without it the torch reference runs
         from gssplat_ros.runtime._refine_kernels import colour_costs, pick_depth
 
         depth_t, images_t, K_t, wc, cw = tensors

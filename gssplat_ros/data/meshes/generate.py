@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gssplat_ros.data import appearance as ap
+from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_id, scannet_raw_to_class_lut
 from gssplat_ros.data.meshes.bvh import build_bvh, cast, visible
 from gssplat_ros.data.meshes.rooms import GRID_M, ROOM_TYPES, MeshRoom, build_room
 
@@ -32,7 +33,6 @@ HEIGHT_RANGE_M = (1.1, 1.7)
 # ------------------------------------------------------------------------------------------ geometry arrays
 def room_arrays(room: MeshRoom) -> dict:
     """Flatten the room's parts: triangles [T, 3, 3], per-triangle material and raw label, material tables."""
-    from gssplat_ros.data.labels import scannet_raw_id
 
     tris, mat_of, raw_of, mats = [], [], [], []
     for k, p in enumerate(room.parts):
@@ -215,7 +215,6 @@ def room_type_for(seed: int, index: int) -> str:
 
 def generate_scene(out_root: Path, index: int, cfg) -> dict:
     """Render and write one mesh room (cfg: procedural.GenerateConfig with source="meshes")."""
-    from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_to_class_lut
 
     t0 = time.perf_counter()
     look_cfg = ap.appearance_config(cfg.appearance, cfg.depth_sensor)

@@ -23,6 +23,11 @@ from typing import Optional
 
 import numpy as np
 
+from gssplat_ros.data import appearance as ap
+from gssplat_ros.data.appearance import appearance_config
+from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_to_class_lut
+from gssplat_ros.data.procedural.trajectory import make_trajectory
+
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1.0.0"
@@ -58,6 +63,7 @@ def scene_name(index: int) -> str:
 
 def room_type_for(seed: int, index: int) -> str:
     """Every block of 6 consecutive indices holds each room type once (order shuffled per block)."""
+    # lazy: the room builder and ray caster compile numba kernels; importing the config needs neither
     from gssplat_ros.data.procedural.rooms import ROOM_TYPES
 
     order = np.random.default_rng([seed, index // len(ROOM_TYPES), 7919]).permutation(len(ROOM_TYPES))
@@ -66,8 +72,8 @@ def room_type_for(seed: int, index: int) -> str:
 
 def build_scene(seed: int, index: int, frames: int, step_m: float = 0.07, room_type: Optional[str] = None):
     """(room, arrays, poses [F,4,4]) for scene `index`: deterministic in (seed, index, frames, step_m)."""
+    # lazy: the room builder and ray caster compile numba kernels; importing the config needs neither
     from gssplat_ros.data.procedural.rooms import build_room
-    from gssplat_ros.data.procedural.trajectory import make_trajectory
 
     rng = np.random.default_rng([seed, index])
     room = build_room(rng, room_type or room_type_for(seed, index))
@@ -90,11 +96,11 @@ def _save_png(path: Path, array: np.ndarray, image_format: str = "png") -> None:
 def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
     """Render and write one scene; returns timing and class statistics."""
     if cfg.source == "meshes":
+        # lazy: the mesh scenes need trimesh and numba, loaded only for source=meshes
         from gssplat_ros.data.meshes.generate import generate_scene as generate_mesh_scene
 
         return generate_mesh_scene(out_root, index, cfg)
-    from gssplat_ros.data import appearance as ap
-    from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_to_class_lut
+    # lazy: the room builder and ray caster compile numba kernels; importing the config needs neither
     from gssplat_ros.data.procedural.raycast import camera_dirs, render_view
 
     t0 = time.perf_counter()
@@ -179,7 +185,6 @@ def generate_dataset(cfg: GenerateConfig, progress: Optional[Callable[[dict], No
         raise ValueError("scenes, frames, width and height must be positive")
     if cfg.source not in ("procedural", "meshes"):
         raise ValueError(f"source must be procedural or meshes, got {cfg.source!r}")
-    from gssplat_ros.data.appearance import appearance_config
 
     appearance_config(cfg.appearance, cfg.depth_sensor)  # unknown names fail before any work
     if cfg.image_format not in ("png", "jpg"):
