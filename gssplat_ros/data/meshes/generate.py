@@ -11,10 +11,7 @@ colour in every view before the camera model (`data/appearance.py`) is applied.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from gssplat_ros.data import appearance as ap
 from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_id, scannet_raw_to_class_lut
 from gssplat_ros.data.meshes.bvh import build_bvh, cast, visible
 from gssplat_ros.data.meshes.rooms import GRID_M, ROOM_TYPES, MeshRoom, build_room
+from gssplat_ros.data.scene_writer import make_folders, write_frame, write_intrinsics, write_json
 
 GENERATOR_VERSION = "1.0.0"
 CLEARANCE_M = 0.35  # camera path distance from walls and furniture
@@ -189,25 +187,6 @@ def camera_path(rng, room: MeshRoom, frames: int, step_m: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ writing
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save_image(path: Path, array: np.ndarray, jpeg: bool = False) -> None:
-    from PIL import Image
-
-    im = Image.fromarray(array)
-    _write_atomic(path, lambda p: im.save(p, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else
-                                                                                  {"compress_level": 1})))
-
-
 def room_type_for(seed: int, index: int) -> str:
     order = np.random.default_rng([seed, index // len(ROOM_TYPES), 104729]).permutation(len(ROOM_TYPES))
     return ROOM_TYPES[int(order[index % len(ROOM_TYPES)])]
@@ -228,16 +207,11 @@ def generate_scene(out_root: Path, index: int, cfg) -> dict:
     look = ap.SceneLook.draw(cam_rng, look_cfg)
     name = f"scene{index:04d}_00"
     root = Path(out_root) / name
-    for sub in ("color", "depth", "label-filt", "pose", "intrinsic"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    K4 = np.eye(4)
-    K4[:3, :3] = K
-    for fname in ("intrinsic_color.txt", "intrinsic_depth.txt"):
-        _write_atomic(root / "intrinsic" / fname, lambda p: np.savetxt(p, K4, fmt="%.6f"))
+    make_folders(root)
+    write_intrinsics(root, K)
     lut = scannet_raw_to_class_lut()
     pixels = np.zeros(21, np.int64)
     render_s = 0.0
-    ext = "jpg" if cfg.image_format == "jpg" else "png"
     for i, pose in enumerate(poses):
         t = time.perf_counter()
         rgb, depth, raw, shiny = render_view(room, arrays, bvh, pose, K, width, height)
@@ -246,10 +220,7 @@ def generate_scene(out_root: Path, index: int, cfg) -> dict:
         color = ap.camera_rgb(rgb, view_rng, look_cfg, look)
         depth = ap.depth_sensor(depth, rgb, view_rng, look_cfg.depth_sensor, shiny)
         pixels += np.bincount(lut[np.minimum(raw, len(lut) - 1)].ravel(), minlength=21)
-        _save_image(root / "color" / f"{i}.{ext}", color, ext == "jpg")
-        _save_image(root / "depth" / f"{i}.png", np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16))
-        _save_image(root / "label-filt" / f"{i}.png", raw)
-        _write_atomic(root / "pose" / f"{i}.txt", lambda p, pose=pose: np.savetxt(p, pose, fmt="%.9f"))
+        write_frame(root, i, color, depth, raw, pose, cfg.image_format)
     classes = sorted({int(lut[min(int(r), len(lut) - 1)]) for r in np.unique(arrays["raw"])} - {20})
     meta = {
         "generator": "gssplat_ros.data.meshes",
@@ -263,6 +234,6 @@ def generate_scene(out_root: Path, index: int, cfg) -> dict:
         "pixel_counts": {("other" if c == 20 else CLASS_NAMES[c]): int(n) for c, n in enumerate(pixels) if n},
         "objects": room.items,
     }  # fmt: skip
-    _write_atomic(root / "scene.json", lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+    write_json(root / "scene.json", meta)
     return {"scene": name, "frames": len(poses), "render_s": render_s, "total_s": time.perf_counter() - t0,
             "classes": meta["classes"]}

@@ -11,7 +11,6 @@ Scene `index` depends only on (seed, index): any subset or `--jobs` gives the sa
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from gssplat_ros.data import appearance as ap
 from gssplat_ros.data.appearance import appearance_config
 from gssplat_ros.data.labels import CLASS_NAMES, scannet_raw_to_class_lut
 from gssplat_ros.data.procedural.trajectory import make_trajectory
+from gssplat_ros.data.scene_writer import make_folders, write_frame, write_intrinsics, write_json
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,6 @@ def build_scene(seed: int, index: int, frames: int, step_m: float = 0.07, room_t
     return room, arrays, poses
 
 
-def _save_png(path: Path, array: np.ndarray, image_format: str = "png") -> None:
-    from PIL import Image
-
-    im = Image.fromarray(array)
-    if image_format == "jpg":
-        im.save(path, quality=95)
-    else:
-        im.save(path, compress_level=1)
-
-
 def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
     """Render and write one scene; returns timing and class statistics."""
     if cfg.source == "meshes":
@@ -107,8 +97,7 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
     room, arrays, poses = build_scene(cfg.seed, index, cfg.frames, cfg.step_m, cfg.room_type)
     name = scene_name(index)
     root = Path(out_root) / name
-    for sub in ("color", "depth", "label-filt", "pose", "intrinsic"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    make_folders(root)
     look_cfg = ap.appearance_config(cfg.appearance, cfg.depth_sensor)
     width, height, K = cfg.width, cfg.height, default_K(cfg.width, cfg.height)
     look_rng = np.random.default_rng([cfg.seed, index, 4])
@@ -119,16 +108,12 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
     prim_texture = np.where(look_rng.random(n_prims) < look_cfg.photo_texture_prob,
                             look_rng.integers(0, len(ap.PHOTOS), n_prims), -1)
     prim_texture_scale = look_rng.uniform(0.2, 1.0, n_prims)
-    K4 = np.eye(4)
-    K4[:3, :3] = K
-    for fname in ("intrinsic_color.txt", "intrinsic_depth.txt"):
-        np.savetxt(root / "intrinsic" / fname, K4, fmt="%.6f")
+    write_intrinsics(root, K)
     dirs = camera_dirs(K, width, height)
     raw_of_prim = np.concatenate([arrays["raw_ids"], np.zeros(1, np.uint16)])  # index -1 (miss) -> 0
     lut = scannet_raw_to_class_lut()
     pixels = np.zeros(21, np.int64)
     render_s = 0.0
-    ext = "jpg" if cfg.image_format == "jpg" else "png"
     for i, pose in enumerate(poses):
         t = time.perf_counter()
         rgb, depth, prim = render_view(arrays, pose, dirs)
@@ -140,11 +125,7 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
         view_rng = np.random.default_rng([cfg.seed, index, 5, i])
         color = ap.camera_rgb(rgb, view_rng, look_cfg, look)
         depth = ap.depth_sensor(depth, rgb, view_rng, look_cfg.depth_sensor)
-        _save_png(root / "color" / f"{i}.{ext}", color, cfg.image_format)
-        depth_mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)
-        _save_png(root / "depth" / f"{i}.png", depth_mm)
-        _save_png(root / "label-filt" / f"{i}.png", raw.astype(np.uint16))
-        np.savetxt(root / "pose" / f"{i}.txt", pose, fmt="%.9f")
+        write_frame(root, i, color, depth, raw, pose, cfg.image_format)
     objects = room.geo.object_summaries()
     classes = sorted({int(lut[o["raw_id"]]) for o in objects} - {20})
     meta = {
@@ -166,7 +147,7 @@ def generate_scene(out_root: Path, index: int, cfg: GenerateConfig) -> dict:
         "pixel_counts": {("other" if c == 20 else CLASS_NAMES[c]): int(n) for c, n in enumerate(pixels) if n},
         "objects": objects,
     }
-    (root / "scene.json").write_text(json.dumps(meta, indent=1))
+    write_json(root / "scene.json", meta)
     return {"scene": name, "frames": len(poses), "render_s": render_s, "total_s": time.perf_counter() - t0,
             "classes": meta["classes"]}
 
