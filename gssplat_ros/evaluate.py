@@ -39,7 +39,7 @@ from gssplat_ros.data.windows import REPLICA_TEST, list_scenes
 from gssplat_ros.metrics import Protocol, average_metrics, describe_protocol, image_metrics, psnr, semantic_metrics
 from gssplat_ros.model.heads import close_offset_gates
 from gssplat_ros.prediction import EncoderInputs, Prediction
-from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.render import RenderSettings, colour_settings, render
 from gssplat_ros.runtime_factory import make_runtime
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ def render_queries(cfg: EvalConfig, runtime, split: Optional[str] = None):
         _sync(device)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            pred = Prediction.from_outputs(runtime(inputs))
-            color = render(pred.color, target, settings)
+            pred = Prediction.from_outputs(runtime(inputs), runtime.info.colour_gaussians)
+            color = render(pred.color, target, colour_settings(settings, pred.observed_colour))
             sem = render(pred.semantic, target, settings)
         _sync(device)
         yield b, pred, color, sem, (time.perf_counter() - t0) * 1e3
@@ -205,7 +205,7 @@ def context_rerender_psnr(pred: Prediction, b: dict, cfg: EvalConfig, device, pr
     how much of what the camera saw the Gaussians keep."""
     cams = Cameras(b["context_K"], b["context_world_from_cam"], cfg.width, cfg.height).to(device)
     with torch.inference_mode():
-        out = render(pred.color, cams, RenderSettings(backend=cfg.render_backend))
+        out = render(pred.color, cams, colour_settings(RenderSettings(backend=cfg.render_backend), pred.observed_colour))
     values = []
     for v in range(len(cams)):
         rgb = out.rgb[v].clamp(0, 1).float().cpu().numpy()

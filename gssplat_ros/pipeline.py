@@ -25,7 +25,7 @@ from gssplat_ros.config import ConfigError, check_settings, setting
 from gssplat_ros.gaussian_map import GaussianMap
 from gssplat_ros.gaussians import Gaussians
 from gssplat_ros.prediction import EncoderInputs, Prediction
-from gssplat_ros.render import RenderSettings, check_backend, render
+from gssplat_ros.render import RenderSettings, check_backend, colour_settings, render
 from gssplat_ros.runtime.semantic_scales import AUTO, check_scaled_size, parse_scales
 from gssplat_ros.runtime_factory import make_runtime
 from gssplat_ros.window import Frame, FrameError, FrameLimits, KeyframeWindow, Window
@@ -225,7 +225,8 @@ class Pipeline:
         for runtime in list(self._runtimes.values()):
             depth = torch.full((v, 1, h, w), 2.0) if runtime.info.depth_mode == "sensor" else None
             with torch.inference_mode():
-                pred = Prediction.from_outputs(runtime(EncoderInputs.from_cameras(images, cams, depth)))
+                pred = Prediction.from_outputs(runtime(EncoderInputs.from_cameras(images, cams, depth)),
+                                               runtime.info.colour_gaussians)
             self.render(pred, K[0].numpy(), world_from_cam[0].numpy(), w, h)
         return time.perf_counter() - t0
 
@@ -240,9 +241,10 @@ class Pipeline:
         if floor is not None:
             cameras = cameras.translated(-floor)
         inputs = EncoderInputs.from_cameras(window.images(), cameras, depth)
-        pred = Prediction.from_outputs(runtime(inputs))
+        pred = Prediction.from_outputs(runtime(inputs), runtime.info.colour_gaussians)
         if floor is not None:
-            pred = Prediction(pred.color.translated(floor), pred.semantic.translated(floor), pred.depth)
+            pred = Prediction(pred.color.translated(floor), pred.semantic.translated(floor), pred.depth,
+                              pred.colour_gaussians)
         if self.map is not None:
             self.map.update(self.cloud(pred))
         return pred
@@ -271,7 +273,7 @@ class Pipeline:
         timings = {}
         t0 = time.perf_counter()
         with torch.inference_mode():
-            color = render(prediction.color, cams, self.render_settings)
+            color = render(prediction.color, cams, colour_settings(self.render_settings, prediction.observed_colour))
             t1 = time.perf_counter()
             sem = render(prediction.semantic, cams, self.render_settings) if semantic else None
             t2 = time.perf_counter()

@@ -86,9 +86,10 @@ class Prediction:
     color: Gaussians  # SH colour, no features
     semantic: Gaussians  # features = class logits [N, C]
     depth: Tensor  # [V, H, W] metres
+    colour_gaussians: str = "learned"  # the model's ModelConfig.colour_gaussians: render with colour_settings
 
     @staticmethod
-    def from_outputs(outputs: dict[str, Tensor]) -> Prediction:
+    def from_outputs(outputs: dict[str, Tensor], colour_gaussians: str = "learned") -> Prediction:
         def flat(name: str, tail: int) -> Tensor:
             t = outputs[name]
             return t.reshape(-1, *t.shape[tail:]) if tail else t.reshape(-1)
@@ -111,7 +112,11 @@ class Prediction:
             sh=semantic_sh,
             features=flat("sem_logits", 3),
         )
-        return Prediction(color=color, semantic=semantic, depth=outputs["depth"])
+        return Prediction(color=color, semantic=semantic, depth=outputs["depth"], colour_gaussians=colour_gaussians)
+
+    @property
+    def observed_colour(self) -> bool:
+        return self.colour_gaussians == "observed"
 
     def for_cloud(self) -> Gaussians:
         """Colour geometry and colour, with the same pixel's semantic logits as features."""

@@ -8,6 +8,8 @@ Usage:
 accurate; `semantic_scales: auto` (eval, the node) then adds a pass near that width for larger windows
 (gssplat_ros/runtime/semantic_scales.py). `--depth-refine-planes N` turns on the photometric depth
 refinement of an estimated-depth model (N candidates; gssplat_ros/model/depth_refine.py); it has no weights.
+`--colour-gaussians observed` builds the colour set from the observation by construction
+(ModelConfig.colour_gaussians); the colour head's weights stay in the file, unused.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gssplat_ros.runtime.semantic_scales import REFERENCE_WIDTH_KEY
 
 
 def ship(source: str, dest: str, close_gates: bool = False, note: str = "", semantic_reference_width: int = 0,
-         depth_refine_planes: int | None = None) -> None:
+         depth_refine_planes: int | None = None, colour_gaussians: str | None = None) -> None:
     """Load `source`, apply the shipping edits, write `dest` (.safetensors + .json) with provenance."""
     net, cfg = load_model(source)
     if depth_refine_planes is not None:
@@ -30,6 +32,9 @@ def ship(source: str, dest: str, close_gates: bool = False, note: str = "", sema
             raise CheckpointError(f"{source}: --depth-refine-planes needs an estimated-depth model")
         cfg = cfg.replace(depth_refine_planes=depth_refine_planes)
         net.cfg = cfg  # the refinement reads only GSsplatNet.cfg
+    if colour_gaussians is not None:
+        cfg = cfg.replace(colour_gaussians=colour_gaussians)
+        net.cfg = cfg  # read at every forward pass; no weight changes
     if close_gates:
         close_offset_gates(net)
     extra = dict(read_checkpoint_meta(source).get("extra", {}))
@@ -51,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="record W as the width where the semantic branch is most accurate (0: none)")
     parser.add_argument("--depth-refine-planes", type=int, default=None, metavar="N",
                         help="estimated depth: photometric refinement with N candidates (0: off)")
+    parser.add_argument("--colour-gaussians", choices=["learned", "observed"], default=None,
+                        help="how the colour set is built (default: as trained)")
     args = parser.parse_args(argv)
     try:
         ship(args.source, args.dest, args.close_offset_gates, args.note, args.semantic_reference_width,
-             args.depth_refine_planes)
+             args.depth_refine_planes, args.colour_gaussians)
     except (CheckpointError, ValueError) as exc:
         print(f"ship: error: {exc}", file=sys.stderr)
         return 1

@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--source", choices=["procedural", "meshes"], default="procedural",
                      help="procedural: boxes/cylinders in axis-aligned rooms; meshes: triangle-mesh furniture "
                           "in turned, L-shaped rooms (an independent generator for held-out tests)")
-    gen.add_argument("--appearance", choices=["none", "camera", "full"], default="none",
-                     help="none: exact colours and depth; camera: random intrinsics and size, auto-exposure, "
+    gen.add_argument("--appearance", choices=["none", "photo", "camera", "full"], default="none",
+                     help="none: exact colours and depth; photo: photo textures on half the surfaces, the camera and "
+                          "depth exact; camera: random intrinsics and size, auto-exposure, "
                           "white balance, RGB noise/blur/JPEG, depth sensor noise; full: camera + photo textures")
     gen.add_argument("--depth-sensor", choices=["exact", "kinect", "realsense"],
                      help="depth noise model (default: exact for --appearance none, else kinect)")
@@ -96,7 +97,7 @@ def _generate(args: argparse.Namespace) -> int:
     summary["rooms_per_min"] = 60.0 * summary["scenes"] / max(summary["wall_s"], 1e-9)
     if bar is not None:
         bar.close()
-    size = f"{w}x{h}" if args.appearance == "none" else f"~{w}x{h} (random per scene)"
+    size = f"{w}x{h}" if args.appearance in ("none", "photo") else f"~{w}x{h} (random per scene)"
     print(f"wrote {summary['scenes']} {args.source} scenes, {summary['frames']} frames at {size} to {args.out} "
           f"in {summary['wall_s']:.1f} s: {summary['frames_per_s']:.1f} frames/s overall "
           f"(ray casting alone {summary['render_frames_per_s']:.1f} frames/s), {summary['rooms_per_min']:.2f} rooms/min")

@@ -61,6 +61,7 @@ class AppearanceConfig:
 
 APPEARANCE_PRESETS: dict[str, AppearanceConfig] = {
     "none": AppearanceConfig(),
+    "photo": AppearanceConfig(photo_texture_prob=0.5),
     "camera": AppearanceConfig(random_camera=True, exposure=True, rgb_noise=True, depth_sensor="kinect"),
     "full": AppearanceConfig(photo_texture_prob=0.5, random_camera=True, exposure=True, rgb_noise=True,
                              depth_sensor="kinect"),

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 PresetName = Literal["tiny", "paper"]
 DepthMode = Literal["sensor", "estimated"]
 GateMode = Literal["straight_through", "soft"]
+ColourGaussians = Literal["learned", "observed"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,17 @@ class ModelConfig:
     offset_far_m: float = 10.0  # an offset moves a centre by at most depth / offset_far_m per camera axis
     gate: GateMode = "straight_through"  # offset gate: hard forward + sigmoid gradient, or soft sigmoid
     gate_bias_init: float = -1.0  # initial gate logit of every pixel: all closed, sigmoid 0.27 (a live gradient)
+    # learned: the colour head predicts each colour Gaussian's offset, scale, rotation, opacity and a residual
+    # on the observed colour. observed: each colour Gaussian is its pixel's observation by construction (the
+    # unprojected depth, the camera's colour, opacity `observed_opacity`, an isotropic std of
+    # `observed_footprint_px` pixels of its own view), rendered without screen-space dilation and divided by
+    # the rendered alpha (render.colour_settings). A blurred footprint cannot give back what the camera saw:
+    # any footprint near a pixel averages neighbours whose colours change from pixel to pixel
+    # (docs/colour_diagnosis.md); a 0.2 px one reproduces its own view and, normalised by alpha, still
+    # covers the cracks of nearby views.
+    colour_gaussians: ColourGaussians = "learned"
+    observed_footprint_px: float = 0.2
+    observed_opacity: float = 0.5  # below 1, views that see the same surface blend (less sensor noise)
     # ---------------------------------------------------------------- depth estimation (estimated mode)
     near_m: float = 0.1  # depth range of the plane sweep; also normalises the depth fed to the decoder
     far_m: float = 10.0
@@ -108,6 +120,11 @@ class ModelConfig:
                              f"{self.depth_refine_radius}")
         if self.depth_encoder and self.depth_mode != "estimated":
             raise ValueError("depth_encoder needs depth_mode 'estimated'")
+        if self.colour_gaussians not in ("learned", "observed"):
+            raise ValueError(f"colour_gaussians must be 'learned' or 'observed', got {self.colour_gaussians!r}")
+        if not self.observed_footprint_px > 0 or not 0 < self.observed_opacity <= 1:
+            raise ValueError("need observed_footprint_px > 0 and 0 < observed_opacity <= 1, got "
+                             f"{self.observed_footprint_px}, {self.observed_opacity}")
         if self.offset_far_m <= 0:
             raise ValueError(f"offset_far_m must be positive, got {self.offset_far_m}")
         levels = len(self.depth_candidates)

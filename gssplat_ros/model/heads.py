@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from gssplat_ros.gaussians import rgb_to_sh_dc
 from gssplat_ros.model.config import ModelConfig
 from gssplat_ros.model.geometry import normalize_channels, quat_left_matrix, rotate_maps
 
@@ -150,3 +151,33 @@ def decode_gaussians(
     if with_payload:
         out["payload"] = channel_last(payload)
     return out
+
+
+def observed_colour_gaussians(
+    images: Float[Tensor, "V 3 H W"], geo: ViewGeometry, cfg: ModelConfig, num_bases: int
+) -> tuple[dict[str, Tensor], Tensor]:
+    """The colour set of `colour_gaussians: observed`: every valid pixel's observation, by construction.
+
+    Returns (the dict decode_gaussians returns, with closed gates and zero offsets; SH [V, H, W, K, 3] whose
+    DC is the observed colour and higher orders 0). Each Gaussian sits at its pixel's unprojected depth with
+    an isotropic std of `observed_footprint_px` pixels of its own view, so rendered back into that view it
+    covers its own pixel and (almost) nothing of its neighbours'.
+    """
+    num_views, _, height, width = images.shape
+    depth = geo.depth.clamp(min=cfg.near_m)  # [V, H, W]
+    std = cfg.observed_footprint_px * depth * (0.5 * geo.inv_focal_sum)[:, None, None]  # [V, H, W] metres
+    zeros = torch.zeros_like(geo.depth)
+    identity = torch.zeros(num_views, height, width, 4, dtype=images.dtype, device=images.device)
+    identity[..., 0] = 1.0  # isotropic: any rotation renders the same
+    colour = {
+        "means": geo.means0.permute(0, 2, 3, 1).contiguous(),
+        "quats": identity,
+        "scales": std[..., None].expand(num_views, height, width, 3).contiguous(),
+        "opacities": cfg.observed_opacity * geo.valid,
+        "gate_logits": zeros,
+        "gate": zeros,
+        "offsets": torch.zeros(num_views, height, width, 3, dtype=images.dtype, device=images.device),
+    }
+    dc = rgb_to_sh_dc(images).permute(0, 2, 3, 1)[:, :, :, None]  # [V, H, W, 1, 3]
+    higher = dc.new_zeros(num_views, height, width, num_bases - 1, 3)
+    return colour, torch.cat([dc, higher], dim=3)

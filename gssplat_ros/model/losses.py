@@ -29,7 +29,7 @@ from gssplat_ros.cameras import Cameras, rigid_inverse
 from gssplat_ros.model.config import ModelConfig
 from gssplat_ros.model.geometry import masked_avg_pool
 from gssplat_ros.prediction import Prediction
-from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.render import RenderSettings, colour_settings, render
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,12 @@ class RenderedTargets(NamedTuple):
 
 
 def render_targets(
-    prediction: Prediction, cameras: Cameras, settings: Optional[RenderSettings] = None
+    prediction: Prediction, cameras: Cameras, settings: Optional[RenderSettings] = None, observed_colour: bool = False
 ) -> RenderedTargets:
-    """Rasterise the colour set (RGB, depth, alpha) and the semantic set (logits) into the targets."""
+    """Rasterise the colour set (RGB, depth, alpha) and the semantic set (logits) into the targets;
+    observed_colour: the model's colour set is `colour_gaussians: observed` (render.colour_settings)."""
     settings = settings or RenderSettings()
-    color = render(prediction.color, cameras, replace(settings, render_features=False))
+    color = render(prediction.color, cameras, replace(colour_settings(settings, observed_colour), render_features=False))
     sem = render(prediction.semantic, cameras, replace(settings, render_features=True))
     return RenderedTargets(rgb=color.rgb, logits=sem.features, depth=color.depth, alpha=color.alpha)
 

@@ -41,7 +41,13 @@ from gssplat_ros.model.geometry import (
     sh_damping,
     unproject_maps,
 )
-from gssplat_ros.model.heads import NUM_GEOMETRY_CHANNELS, GaussianHead, ViewGeometry, decode_gaussians
+from gssplat_ros.model.heads import (
+    NUM_GEOMETRY_CHANNELS,
+    GaussianHead,
+    ViewGeometry,
+    decode_gaussians,
+    observed_colour_gaussians,
+)
 from gssplat_ros.model.semantic_geometry import NUM_GEOMETRY_CUES, GeometryEmbedding, quarter_geometry
 
 
@@ -184,9 +190,12 @@ class GSsplatNet(nn.Module):
             quat_world_from_cam=rotmat_to_quat(rot),
             inv_focal_sum=1.0 / K[:, 0, 0] + 1.0 / K[:, 1, 1],
         )
+        sem = decode_gaussians(self.semantic_head(sem_feat), geo, cfg)
+        if cfg.colour_gaussians == "observed":
+            color, sh = observed_colour_gaussians(images, geo, cfg, cfg.num_sh_bases)
+            return color, sem, sh
         color_raw = self.color_head(torch.cat([color_feat, images], dim=1))  # [V, 12 + 3K, H, W]
         color = decode_gaussians(color_raw, geo, cfg, with_payload=False)  # SH below
-        sem = decode_gaussians(self.semantic_head(sem_feat), geo, cfg)
 
         # SH: residual on top of the input colour's DC, higher orders damped, camera -> world frame.
         # Channel-first first (channel k * 3 + rgb), then [V, H, W, K, 3].

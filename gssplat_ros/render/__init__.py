@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 import torch
@@ -43,6 +43,9 @@ class RenderSettings:
     render_features: bool = True  # rasterise Gaussians.features when present
     eps2d: float = 0.3  # screen-space dilation in pixels^2 added to the 2D covariance diagonal
     tile_size: Optional[int] = None  # pixels per tile side; None = the backend's best (cpu 8, gsplat 16)
+    # divide the blended colour by the pixel's alpha (where alpha >= NORMALIZE_MIN_ALPHA), as a normalised
+    # convolution does: sub-pixel Gaussians that only partly cover a pixel still give its full colour
+    normalize_rgb: bool = False
 
 
 @dataclass
@@ -52,6 +55,30 @@ class RenderOutput:
     alpha: Tensor  # [V, H, W]
     features: Optional[Tensor] = None  # [V, H, W, D]
     backend: str = ""  # which backend produced it
+
+
+NORMALIZE_MIN_ALPHA = 1e-3  # below this a pixel counts as empty and keeps the background
+
+
+def colour_settings(settings: RenderSettings, observed: bool) -> RenderSettings:
+    """The settings a model's colour set is rendered with: `colour_gaussians: observed` sets (sub-pixel
+    footprints) without screen-space dilation, which would blur each pixel into its neighbours, and
+    normalised by alpha; learned sets as given."""
+    return replace(settings, eps2d=0.0, normalize_rgb=True) if observed else settings
+
+
+def _normalized(out: RenderOutput, settings: RenderSettings) -> RenderOutput:
+    alpha = out.alpha[..., None]  # [V, H, W, 1]
+    covered = alpha >= NORMALIZE_MIN_ALPHA
+    rgb = out.rgb
+    if settings.background is not None:  # take the background's share out before dividing
+        bg = torch.as_tensor(settings.background, dtype=rgb.dtype, device=rgb.device)
+        rgb = rgb - (1.0 - alpha) * bg
+        empty = bg.expand_as(rgb)
+    else:
+        empty = torch.zeros_like(rgb)
+    out.rgb = torch.where(covered, rgb / alpha.clamp_min(NORMALIZE_MIN_ALPHA), empty)
+    return out
 
 
 # name -> "module:function"; each function has the signature fn(gaussians, cameras, settings) -> RenderOutput
@@ -135,5 +162,7 @@ def render(
     settings = settings or RenderSettings()
     backend = resolve_backend(settings.backend, gaussians.device)
     out = _load(backend)(gaussians, cameras, settings)
+    if settings.normalize_rgb:
+        out = _normalized(out, settings)
     out.backend = backend
     return out

@@ -32,6 +32,7 @@ class RuntimeInfo:
     num_classes: int
     class_names: tuple[str, ...]
     device: torch.device
+    colour_gaussians: str = "learned"  # the model's ModelConfig.colour_gaussians (how its colour set renders)
 
 
 class EncoderRuntime(Protocol):
@@ -63,7 +64,8 @@ class TorchRuntime:
                     module.to(memory_format=torch.channels_last)
         self.cfg = model_cfg
         names = tuple(getattr(model_cfg, "class_names", ()) or ())
-        self.info = RuntimeInfo("torch", model_cfg.depth_mode, model_cfg.num_classes, names, device)
+        self.info = RuntimeInfo("torch", model_cfg.depth_mode, model_cfg.num_classes, names, device,
+                                model_cfg.colour_gaussians)
 
     @torch.inference_mode()
     def __call__(self, inputs: EncoderInputs) -> dict[str, Tensor]:

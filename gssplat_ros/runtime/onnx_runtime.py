@@ -115,7 +115,8 @@ class OnnxRuntimeEncoder:
         self.threads = threads
         self.fixed_onnx = Path(onnx_path) if onnx_path else None
         names = tuple(model_cfg.class_names or ())
-        self.info = RuntimeInfo("onnxruntime", model_cfg.depth_mode, model_cfg.num_classes, names, device)
+        self.info = RuntimeInfo("onnxruntime", model_cfg.depth_mode, model_cfg.num_classes, names, device,
+                                model_cfg.colour_gaussians)
         self.providers = providers_for(device)
         self._sessions: dict[Shape, object] = {}
         self._gaussian_sessions: dict[Shape, object] = {}  # the second graph of a scatter="host" pair

@@ -119,7 +119,8 @@ class TensorRTEncoder:
         self.workspace_mb = workspace_mb
         self.force_rebuild = force_rebuild
         names = tuple(model_cfg.class_names or ())
-        self.info = RuntimeInfo("tensorrt", model_cfg.depth_mode, model_cfg.num_classes, names, device)
+        self.info = RuntimeInfo("tensorrt", model_cfg.depth_mode, model_cfg.num_classes, names, device,
+                                model_cfg.colour_gaussians)
         self.logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(self.logger, "")  # the ScatterElements-with-reduction plugin
         self.runtime = trt.Runtime(self.logger)
