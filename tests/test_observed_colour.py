@@ -113,3 +113,18 @@ def test_observed_settings_are_checked_and_old_configs_stay_learned():
         old.pop(key)
     assert ModelConfig.from_dict(old).colour_gaussians == "learned"
     assert colour_settings(RenderSettings(), False) == RenderSettings()
+
+
+def test_cracks_are_filled_from_their_neighbours():
+    """A pixel no footprint reached (a depth-sensor hole) takes the mean of its covered 3x3 neighbours."""
+    images, K, world_from_cam, depth = plane_window(torch.rand(3, H, W + 2 * V, generator=torch.Generator().manual_seed(3)))
+    depth[:, 0, 10, 12 - 2 * torch.arange(V)] = 0.0  # the same surface point: a hole in every view
+    pred = predict(observed_config(), images, K, world_from_cam, depth)
+    cams = Cameras(K[:1], world_from_cam[:1], W, H)
+    out = render(pred.color, cams, colour_settings(RenderSettings(backend="cpu"), True))
+    assert float(out.alpha[0, 10, 12]) < NORMALIZE_MIN_ALPHA  # nothing landed there ...
+    neighbours = images[0, :, 9:12, 11:14].reshape(3, 9)
+    expected = (neighbours.sum(1) - images[0, :, 10, 12]) / 8
+    assert torch.allclose(out.rgb[0, 10, 12], expected, atol=1e-3)  # ... and it is filled
+    unfilled = render(pred.color, cams, RenderSettings(backend="cpu", eps2d=0.0, normalize_rgb=True))
+    assert torch.allclose(unfilled.rgb[0, 10, 12], torch.zeros(3))

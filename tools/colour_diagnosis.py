@@ -3,7 +3,7 @@ Gaussians and switch one suspect off at a time.
 
 Usage (rooms from `gssplat data generate --out ROOMS --scenes 3 --frames 24 --size 160x120 --seed 2701`):
     python tools/colour_diagnosis.py --data ROOMS [--checkpoint STEM] [--views 4] [--size 160x120]
-        [--max-targets 2] [--json out.json] [--footprint-oracle]
+        [--max-targets 2] [--json out.json] [--footprint-oracle | --as-rendered]
 
 For every window and every appearance variant of its images (original; colour channels permuted; another
 white balance; another palette, the colours inverted; a darker exposure) it prints the mean PSNR of the context
@@ -20,7 +20,9 @@ views re-rendered from:
     no-dilation    the model's Gaussians rendered without the rasteriser's 0.3 px^2 anti-aliasing dilation
     half-scale     ... and every scale halved
 and, for the held-out query view of each window (novel view), the same model / no-dilation / half-scale.
-and the residual's size (mean |DC colour - observed| in 8-bit levels, and the per-pixel DC colour's PSNR
+`--as-rendered` prints only the checkpoint's colour set rendered as the node and `gssplat eval` render it
+(its own ModelConfig.colour_gaussians and render.colour_settings): context re-render and query PSNR per variant.
+Otherwise it also prints the residual's size (mean |DC colour - observed| in 8-bit levels, and the per-pixel DC colour's PSNR
 against the observation, no rendering), mean opacity and the scales in pixels (scale * f / depth).
 """
 
@@ -38,7 +40,7 @@ from gssplat_ros.cameras import Cameras
 from gssplat_ros.gaussians import SH_C0, Gaussians, rgb_to_sh_dc
 from gssplat_ros.metrics import psnr
 from gssplat_ros.prediction import Prediction
-from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.render import RenderSettings, colour_settings, render
 
 FIT_STEPS = (1, 3)
 COLOUR_RANGE = (0.0, 1.5)  # fitted DC colours may overshoot 1 to deblur; the renderers clamp below 0 anyway
@@ -90,6 +92,21 @@ def own_view_psnr(g: Gaussians, cams: Cameras, images, valid, settings) -> float
     per_view = len(g) // len(cams)
     return float(np.mean([rerender_psnr(g[v * per_view:(v + 1) * per_view], cams[v], images[v:v + 1],
                                         valid[v:v + 1], settings) for v in range(len(cams))]))
+
+
+def as_rendered(net, b: dict, images: Tensor, query_image: Tensor, settings) -> dict:
+    """Context re-render and query PSNR of the checkpoint's colour set under its own render settings, for the
+    context images `images` [V, 3, H, W] and query image [1, 3, H, W] of one appearance variant."""
+    V, _, H, W = images.shape
+    cams = Cameras(b["context_K"], b["context_world_from_cam"], W, H)
+    query = Cameras(b["target_K"], b["target_world_from_cam"], W, H)
+    depth = b["context_depth"]  # [V, 1, H, W]
+    with torch.inference_mode():
+        out = net(images, cams.K, cams.world_from_cam, cams.cam_from_world, depth)
+        pred = Prediction.from_outputs(out, net.cfg.colour_gaussians)
+        own = colour_settings(settings, pred.observed_colour)
+        return {"context": rerender_psnr(pred.color, cams, images, depth[:, 0] > 0, own),
+                "query": rerender_psnr(pred.color, query, query_image, b["target_depth"] > 0, own)}
 
 
 def diagnose_window(net, b: dict, images: torch.Tensor, query_image: torch.Tensor, settings) -> dict:
@@ -189,6 +206,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-targets", type=int, default=2, help="windows per scene")
     ap.add_argument("--footprint-oracle", action="store_true",
                     help="only the ideal-Gaussian re-render PSNR by scale and dilation (no network)")
+    ap.add_argument("--as-rendered", action="store_true",
+                    help="only the checkpoint's colour set under its own render settings (context and query PSNR)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     width, height = parse_size(args.size)
@@ -208,8 +227,8 @@ def main(argv=None) -> int:
     for i in range(len(ds)):
         b = ds[i]
         for name, transform in VARIANTS.items():
-            rows[name].append(diagnose_window(net, b, transform(b["context_images"]), transform(b["target_images"]),
-                                              settings))
+            measure = as_rendered if args.as_rendered else diagnose_window
+            rows[name].append(measure(net, b, transform(b["context_images"]), transform(b["target_images"]), settings))
     table = {name: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
     keys = list(next(iter(table.values())))
     print(f"context re-render PSNR (dB) and colour-Gaussian statistics, {len(ds)} windows, V={args.views}, "

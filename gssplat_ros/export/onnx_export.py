@@ -236,8 +236,12 @@ def export_onnx(
         second_args = (args[0], args[1], args[2], depth_full, color_feat, pooled[0], sem_feat, pooled[1])
         second_path = gaussians_graph_path(path)
         meta.update({"table_size": str(table_size), "gaussians_graph": second_path.name})
+        # an observed colour set reads no colour features: the exporter drops those inputs (the runtime feeds
+        # each graph only the inputs it declares)
+        unused = ("color_feat", "color_pooled") if net.cfg.colour_gaussians == "observed" else ()
         nodes += _write_graph(second, second_args, list(GAUSSIANS_GRAPH_INPUTS), output_names, second_path, opset,
-                              slim, {**meta, "split_stage": "gaussians"}, doc + ": heads after the voxel pooling")
+                              slim, {**meta, "split_stage": "gaussians"}, doc + ": heads after the voxel pooling",
+                              unused_inputs=unused)
         meta["split_stage"] = "pooling_inputs"
         nodes += _write_graph(first, first_args, first_inputs, list(POOLING_INPUT_OUTPUTS), path, opset, slim, meta,
                               doc + ": up to the voxel pooling (the host pools, then runs " + second_path.name + ")")
@@ -259,8 +263,9 @@ def fold_cost_convs(net: nn.Module) -> None:
 
 
 def _write_graph(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], path: Path,
-                 opset: int, slim: bool, meta: dict[str, str], doc: str) -> int:
-    """Trace `module` on `args`, check it and write it atomically to `path`; returns the node count."""
+                 opset: int, slim: bool, meta: dict[str, str], doc: str, unused_inputs: tuple[str, ...] = ()) -> int:
+    """Trace `module` on `args`, check it and write it atomically to `path`; returns the node count.
+    `unused_inputs` may be missing from the written graph (the exporter drops inputs nothing reads)."""
     import onnx  # lazy: onnx is an optional dependency (the export extra)
 
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
@@ -276,7 +281,8 @@ def _write_graph(module: nn.Module, args: tuple, input_names: list[str], output_
         if slim:
             model = slim_model(model)
         fill_uniform_constants(model)
-        _check_io(model, input_names, output_names)
+        present = {i.name for i in model.graph.input}
+        _check_io(model, [n for n in input_names if n in present or n not in unused_inputs], output_names)
         set_metadata(model, meta)
         model.doc_string = doc
         onnx.checker.check_model(model, full_check=True)

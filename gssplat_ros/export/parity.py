@@ -40,7 +40,7 @@ from gssplat_ros.cameras import Cameras, rigid_inverse
 from gssplat_ros.export.graph_files import example_inputs
 from gssplat_ros.metrics import psnr
 from gssplat_ros.prediction import OUTPUT_NAMES, EncoderInputs, Prediction
-from gssplat_ros.render import RenderSettings, render
+from gssplat_ros.render import RenderSettings, colour_settings, render
 from gssplat_ros.runtime.onnx_runtime import (
     depth_stage_for,
     open_session,
@@ -218,12 +218,13 @@ def fp32_failures(errors: dict[str, float], tol: Optional[dict[str, float]] = No
     return failures
 
 
-def render_rgb(outputs: dict[str, Tensor], K: Tensor, world_from_cam: Tensor, width: int, height: int) -> Tensor:
-    """[H, W, 3] colour render of the predicted colour Gaussians (CPU rasteriser)."""
-    pred = Prediction.from_outputs({k: v.detach().float().cpu() for k, v in outputs.items()})
+def render_rgb(outputs: dict[str, Tensor], K: Tensor, world_from_cam: Tensor, width: int, height: int,
+               colour_gaussians: str = "learned") -> Tensor:
+    """[H, W, 3] colour render of the predicted colour Gaussians (CPU rasteriser, the model's colour settings)."""
+    pred = Prediction.from_outputs({k: v.detach().float().cpu() for k, v in outputs.items()}, colour_gaussians)
     cams = Cameras(K.float(), world_from_cam.float(), width, height)
     with torch.inference_mode():
-        out = render(pred.color, cams, RenderSettings(backend="cpu", near_m=0.05))
+        out = render(pred.color, cams, colour_settings(RenderSettings(backend="cpu", near_m=0.05), pred.observed_colour))
     return out.rgb[0].clamp(0.0, 1.0)
 
 
@@ -285,8 +286,8 @@ def run_parity(
             report.failures.append(f"int8 means off by {means_m:.3g} m > {INT8_MEANS_M} m")
     if data.target_rgb is not None:
         K, pose = data.target_K, data.target_world_from_cam
-        img_ref = render_rgb(ref, K, pose, width, height)
-        img_got = render_rgb(got, K, pose, width, height)
+        img_ref = render_rgb(ref, K, pose, width, height, net.cfg.colour_gaussians)
+        img_got = render_rgb(got, K, pose, width, height, net.cfg.colour_gaussians)
         report.psnr_torch_db = psnr_db(img_ref, data.target_rgb, data.target_valid)
         report.psnr_onnx_db = psnr_db(img_got, data.target_rgb, data.target_valid)
         report.psnr_between_db = psnr_db(img_got, img_ref)

@@ -46,6 +46,7 @@ class RenderSettings:
     # divide the blended colour by the pixel's alpha (where alpha >= NORMALIZE_MIN_ALPHA), as a normalised
     # convolution does: sub-pixel Gaussians that only partly cover a pixel still give its full colour
     normalize_rgb: bool = False
+    fill_rings: int = 0  # with normalize_rgb: empty pixels take the mean of their covered 3x3 neighbours, N rings
 
 
 @dataclass
@@ -58,13 +59,16 @@ class RenderOutput:
 
 
 NORMALIZE_MIN_ALPHA = 1e-3  # below this a pixel counts as empty and keeps the background
+# Cracks where no sub-pixel footprint landed (depth-sensor holes, a closer or more oblique view than the
+# contexts') are filled from their neighbours, as the forward-warp baseline fills its own.
+OBSERVED_FILL_RINGS = 2
 
 
 def colour_settings(settings: RenderSettings, observed: bool) -> RenderSettings:
     """The settings a model's colour set is rendered with: `colour_gaussians: observed` sets (sub-pixel
     footprints) without screen-space dilation, which would blur each pixel into its neighbours, and
     normalised by alpha; learned sets as given."""
-    return replace(settings, eps2d=0.0, normalize_rgb=True) if observed else settings
+    return replace(settings, eps2d=0.0, normalize_rgb=True, fill_rings=OBSERVED_FILL_RINGS) if observed else settings
 
 
 def _normalized(out: RenderOutput, settings: RenderSettings) -> RenderOutput:
@@ -77,8 +81,25 @@ def _normalized(out: RenderOutput, settings: RenderSettings) -> RenderOutput:
         empty = bg.expand_as(rgb)
     else:
         empty = torch.zeros_like(rgb)
-    out.rgb = torch.where(covered, rgb / alpha.clamp_min(NORMALIZE_MIN_ALPHA), empty)
+    rgb = torch.where(covered, rgb / alpha.clamp_min(NORMALIZE_MIN_ALPHA), empty)
+    if settings.fill_rings > 0:
+        rgb = _fill_empty(rgb, covered[..., 0], settings.fill_rings)
+    out.rgb = rgb
     return out
+
+
+def _fill_empty(rgb: Tensor, covered: Tensor, rings: int) -> Tensor:
+    """rgb [V, H, W, 3] with covered [V, H, W] bool: each empty pixel with a covered 3x3 neighbour takes their
+    mean, `rings` times (later rings read the pixels filled before them)."""
+    image = rgb.permute(0, 3, 1, 2)  # [V, 3, H, W]
+    mask = covered[:, None].to(rgb.dtype)  # [V, 1, H, W]
+    for _ in range(rings):
+        weight = torch.nn.functional.avg_pool2d(mask, 3, 1, 1, count_include_pad=False)
+        mean = torch.nn.functional.avg_pool2d(image * mask, 3, 1, 1, count_include_pad=False) / weight.clamp_min(1e-6)
+        reached = (mask == 0) & (weight > 0)
+        image = torch.where(reached, mean, image)
+        mask = torch.where(reached, torch.ones_like(mask), mask)
+    return image.permute(0, 2, 3, 1)
 
 
 # name -> "module:function"; each function has the signature fn(gaussians, cameras, settings) -> RenderOutput
