@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels-out", type=Path, help="write the argmax label PNG (PLY with sem_* fields)")
     parser.add_argument("--backend", choices=["auto", "cpu", "gsplat"], default="auto")
     parser.add_argument("--background", type=float, nargs=3, metavar=("R", "G", "B"), help="0-1, default black")
+    parser.add_argument("--colour", choices=["observed", "learned"], default="learned",
+                        help="observed: render as the shipped models' colour sets are (sub-pixel splats: no "
+                             "screen-space dilation, normalised by alpha, cracks filled), e.g. a map the node "
+                             "saved; learned: classic 3DGS blending (default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from gssplat_ros.cameras import Cameras
     from gssplat_ros.errors import GssplatError
     from gssplat_ros.ply import load_ply
-    from gssplat_ros.render import RenderSettings, render
+    from gssplat_ros.render import RenderSettings, colour_settings, render
 
     gaussians = load_ply(args.scene)  # drops (and warns about) non-finite Gaussians; raises if none is left
     if len(gaussians) == 0:
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.parent.exists():
         raise GssplatError(f"output directory does not exist: {args.out.parent}")
     settings = RenderSettings(backend=args.backend, background=tuple(args.background) if args.background else None)
-    out = render(gaussians, cameras, settings)
+    out = render(gaussians, cameras, colour_settings(settings, args.colour == "observed"))
     rgb = (out.rgb[0].clamp(0, 1) * 255 + 0.5).byte().numpy()
     Image.fromarray(rgb).save(args.out)
     if args.depth_out:
