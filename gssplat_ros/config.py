@@ -156,6 +156,9 @@ class TrainConfig:
     # pass at this width's power-of-two fraction of the window (as `semantic_scales: auto` does at inference
     # for a checkpoint with this semantic_reference_width); windows narrower than twice it stay single-scale
     semantic_reference_width: int = 0
+    # the share of training windows whose semantic branch runs without its world-geometry cues (height,
+    # tilt), as `gssplat eval --ablate-geometry` does: the branch has to learn appearance as well
+    geometry_dropout: float = 0.0
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:

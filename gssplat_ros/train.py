@@ -395,6 +395,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress_bar: bool = False) ->
     if device.type == "cuda":
         torch.cuda.set_device(device)
     net = GSsplatNet(model_cfg)
+    if not 0.0 <= cfg.geometry_dropout <= 1.0:
+        raise ValueError(f"geometry_dropout must be in [0, 1], got {cfg.geometry_dropout}")
+    net.geometry_dropout = cfg.geometry_dropout
     if cfg.init_from:
         copied = init_from_checkpoint(net, cfg.init_from)
         log.info("initialised %d tensors from %s", copied, cfg.init_from)

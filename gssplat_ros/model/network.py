@@ -87,6 +87,9 @@ class GSsplatNet(nn.Module):
             if cfg.semantic_geometry
             else None
         )
+        # training only: the share of windows whose semantic branch gets no geometry cues, so that it also
+        # learns what the images show instead of leaning on height alone (train.py sets it)
+        self.geometry_dropout = 0.0
         self.sh_rotation = SHRotation(cfg.sh_degree)
         # [K * 3, 1, 1]: one factor per channel of the channel-first SH payload (channel k * 3 + rgb)
         damping = sh_damping(cfg.sh_degree).repeat_interleave(3)[:, None, None]
@@ -227,7 +230,8 @@ class GSsplatNet(nn.Module):
             depth_quarter = masked_avg_pool(depth, 4)
         valid = (depth_full > 0).to(images.dtype)  # [V, H, W]
         means0 = unproject_maps(K, depth_full, world_from_cam)  # [V, 3, H, W]
-        if self.semantic_geometry is not None:  # cues only: no semantic gradient into the cost volume
+        dropped = self.training and self.geometry_dropout > 0 and float(torch.rand(())) < self.geometry_dropout
+        if self.semantic_geometry is not None and not dropped:  # cues only: no semantic gradient into the cost volume
             cues = quarter_geometry(depth_quarter.detach(), K, world_from_cam, width)  # [V, 4, H/4, W/4]
             quarter = quarter + self.semantic_geometry(cues)
         sem_feat, context_logits = self.semantic_decoder(self.encoder.semantic(quarter), depth_quarter / cfg.far_m)
