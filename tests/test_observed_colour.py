@@ -128,3 +128,19 @@ def test_cracks_are_filled_from_their_neighbours():
     assert torch.allclose(out.rgb[0, 10, 12], expected, atol=1e-3)  # ... and it is filled
     unfilled = render(pred.color, cams, RenderSettings(backend="cpu", eps2d=0.0, normalize_rgb=True))
     assert torch.allclose(unfilled.rgb[0, 10, 12], torch.zeros(3))
+
+
+def test_ship_switches_a_checkpoint_to_the_observed_colour_set(tmp_path):
+    from gssplat_ros.model.checkpoint import load_model, save_checkpoint
+    from maint.ship import main as ship_main
+
+    cfg = ModelConfig.preset("tiny", num_classes=5)
+    net = GSsplatNet(cfg)
+    save_checkpoint(str(tmp_path / "learned"), net, cfg, {})
+    assert ship_main([str(tmp_path / "learned"), str(tmp_path / "observed"), "--colour-gaussians", "observed",
+                      "--observed-footprint-px", "0.5", "--observed-opacity", "0.3"]) == 0
+    shipped, shipped_cfg = load_model(str(tmp_path / "observed"))
+    assert (shipped_cfg.colour_gaussians, shipped_cfg.observed_footprint_px, shipped_cfg.observed_opacity) == (
+        "observed", 0.5, 0.3)
+    for name, tensor in net.state_dict().items():  # no weight changes
+        assert torch.equal(tensor, shipped.state_dict()[name]), name
