@@ -166,9 +166,10 @@ def observed_colour_gaussians(
     num_views, _, height, width = images.shape
     depth = geo.depth.clamp(min=cfg.near_m)  # [V, H, W]
     std = cfg.observed_footprint_px * depth * (0.5 * geo.inv_focal_sum)[:, None, None]  # [V, H, W] metres
-    zeros = torch.zeros_like(geo.depth)
-    identity = torch.zeros(num_views, height, width, 4, dtype=images.dtype, device=images.device)
-    identity[..., 0] = 1.0  # isotropic: any rotation renders the same
+    zeros = torch.zeros_like(geo.depth)  # [V, H, W]
+    # isotropic: any rotation renders the same. Built by concatenation, not an in-place write, which ONNX
+    # would export as a ScatterND that TensorRT rejects.
+    identity = torch.stack([torch.ones_like(zeros), zeros, zeros, zeros], dim=-1)  # [V, H, W, 4] wxyz
     colour = {
         "means": geo.means0.permute(0, 2, 3, 1).contiguous(),
         "quats": identity,
