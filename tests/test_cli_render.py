@@ -151,3 +151,22 @@ def test_render_of_a_ply_with_nothing_valid_fails_naming_the_file(tmp_path, kind
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and "bad_scene.ply" in r.stderr, r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_render_colour_observed_gives_faint_splats_their_full_colour(tmp_path):
+    """A half-transparent sub-pixel splat: classic blending darkens it, `--colour observed` keeps its colour."""
+    pytest.importorskip("numba")
+    half_px = 0.5 * 3.0 / 30.0  # on the centre of pixel (20, 15) of the camera below, 3 m away
+    g = Gaussians(means=torch.tensor([[half_px, half_px, 0.0]]), quats=torch.tensor([[1.0, 0, 0, 0]]),
+                  scales=torch.full((1, 3), 0.2 * 3.0 / 30.0), opacities=torch.tensor([0.5]),
+                  sh=rgb_to_sh_dc(torch.tensor([[0.2, 0.6, 0.9]]))[:, None, :])
+    save_ply(tmp_path / "map.ply", g)
+    cam = write_camera(tmp_path / "cam.json", camera_to_world=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, -3], [0, 0, 0, 1]])
+    pixels = {}
+    for colour in ("learned", "observed"):
+        r = gssplat("render", tmp_path / "map.ply", "--camera", cam, "--out", tmp_path / f"{colour}.png",
+                    "--backend", "cpu", "--colour", colour)
+        assert r.returncode == 0, r.stderr
+        pixels[colour] = np.asarray(Image.open(tmp_path / f"{colour}.png"))[15, 20].astype(int)
+    assert np.abs(pixels["observed"] - np.array([51, 153, 230])).max() <= 2
+    assert pixels["learned"][2] < 200  # blended over the black background
