@@ -276,13 +276,11 @@ def test_cuda_device_without_cuda_is_a_clear_error(tmp_path, scenes):
         train(cfg)
 
 
-def test_amp_and_device_names_are_checked(tmp_path):
-    (tmp_path / "a.yaml").write_text("amp: fp8\n")
-    with pytest.raises(ConfigError, match="amp"):
+@pytest.mark.parametrize("text, key", [("amp: fp8\n", "amp"), ("device: tpu\n", "device")])
+def test_amp_and_device_names_are_checked(tmp_path, text, key):
+    (tmp_path / "a.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=key):
         load_typed_config(tmp_path / "a.yaml", TrainConfig)
-    (tmp_path / "d.yaml").write_text("device: tpu\n")
-    with pytest.raises(ConfigError, match="device"):
-        load_typed_config(tmp_path / "d.yaml", TrainConfig)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -137,7 +137,9 @@ class GSsplatNet(nn.Module):
         """
         self._check_inputs(images, K, world_from_cam, cam_from_world, depth)
         trunk = self._trunk(images, K, world_from_cam, cam_from_world, depth)
-        color_feat = self.color_decoder(trunk.color)
+        # an observed colour set reads no colour features: skip their decoder and pooling
+        observed = self.cfg.colour_gaussians == "observed"
+        color_feat = None if observed else self.color_decoder(trunk.color)
         color_feat, sem_feat = self._aggregate(color_feat, trunk.sem_feat, trunk.index)
         color, sem, sh = self._gaussians(images, K, world_from_cam, trunk.depth_full, color_feat, sem_feat,
                                          trunk.valid, trunk.means0)  # fmt: skip
@@ -156,10 +158,14 @@ class GSsplatNet(nn.Module):
             "depth_levels": trunk.depth_levels,
         }
 
-    def _aggregate(self, color_feat: Tensor, sem_feat: Tensor, index: Optional[VoxelIndex]) -> tuple[Tensor, Tensor]:
-        """Spatial-unit aggregation of both branches ([V, Dd, H, W] each); both are pooled by one scatter."""
+    def _aggregate(self, color_feat: Optional[Tensor], sem_feat: Tensor, index: Optional[VoxelIndex]
+                   ) -> tuple[Optional[Tensor], Tensor]:
+        """Spatial-unit aggregation of both branches ([V, Dd, H, W] each); both are pooled by one scatter
+        (only the semantic branch when color_feat is None)."""
         if not self.cfg.aggregate:
             return color_feat, sem_feat
+        if color_feat is None:
+            return None, self.semantic_aggregate(sem_feat, index)
         color_pooled, sem_pooled = pooled_maps([color_feat, sem_feat], index)
         return self.color_aggregate.combine(color_feat, color_pooled), self.semantic_aggregate.combine(sem_feat, sem_pooled)
 
@@ -169,7 +175,7 @@ class GSsplatNet(nn.Module):
         K: Float[Tensor, "V 3 3"],
         world_from_cam: Float[Tensor, "V 4 4"],
         depth_full: Float[Tensor, "V H W"],
-        color_feat: Float[Tensor, "V D H W"],
+        color_feat: Optional[Float[Tensor, "V D H W"]],  # None for an observed colour set
         sem_feat: Float[Tensor, "V D H W"],
         valid: Optional[Tensor] = None,
         means0: Optional[Tensor] = None,
