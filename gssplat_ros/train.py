@@ -143,8 +143,8 @@ def window_forward(net, batch: dict, depth_mode: str, settings: RenderSettings, 
                                                   semantic_reference_width)  # fmt: skip
     h, w = batch["target_images"].shape[-2:]
     cams = Cameras(batch["target_K"], batch["target_world_from_cam"], w, h)
-    observed = getattr(net, "module", net).cfg.colour_gaussians == "observed"  # DDP wraps the network
-    return out, render_targets(Prediction.from_outputs(out), cams, settings, observed)
+    colour_gaussians = getattr(net, "module", net).cfg.colour_gaussians  # DDP wraps the network
+    return out, render_targets(Prediction.from_outputs(out, colour_gaussians), cams, settings)
 
 
 def init_from_checkpoint(net, path) -> int:

@@ -60,12 +60,13 @@ class RenderedTargets(NamedTuple):
 
 
 def render_targets(
-    prediction: Prediction, cameras: Cameras, settings: Optional[RenderSettings] = None, observed_colour: bool = False
+    prediction: Prediction, cameras: Cameras, settings: Optional[RenderSettings] = None
 ) -> RenderedTargets:
-    """Rasterise the colour set (RGB, depth, alpha) and the semantic set (logits) into the targets;
-    observed_colour: the model's colour set is `colour_gaussians: observed` (render.colour_settings)."""
+    """Rasterise the colour set (RGB, depth, alpha; as its model renders it, render.colour_settings) and the
+    semantic set (logits) into the targets."""
     settings = settings or RenderSettings()
-    color = render(prediction.color, cameras, replace(colour_settings(settings, observed_colour), render_features=False))
+    colour = colour_settings(settings, prediction.observed_colour)
+    color = render(prediction.color, cameras, replace(colour, render_features=False))
     sem = render(prediction.semantic, cameras, replace(settings, render_features=True))
     return RenderedTargets(rgb=color.rgb, logits=sem.features, depth=color.depth, alpha=color.alpha)
 
